@@ -1,0 +1,81 @@
+/*
+ * hk_engine.h - the inference engine seen by the link core.
+ *
+ * One implementation per platform:
+ *   - engine/hk_engine_tflm.cc        TFLM MicroInterpreter (neuralSPOT boards)
+ *   - platform/host/hk_engine_host.c  the host port: TFLM reference kernels via the tflite-micro
+ *                                     runtime (embedded Python), same model bytes
+ * The core never allocates: the engine owns the input/output buffers.
+ */
+#ifndef HK_ENGINE_H
+#define HK_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HK_MAX_DIMS 6
+
+/* Tensor element types, numbered as in the TFLite schema (TensorType). */
+typedef enum {
+    HK_DTYPE_FLOAT32 = 0,
+    HK_DTYPE_INT32 = 2,
+    HK_DTYPE_UINT8 = 3,
+    HK_DTYPE_INT16 = 7,
+    HK_DTYPE_INT8 = 9,
+    HK_DTYPE_FLOAT16 = 1
+} hk_dtype_t;
+
+typedef struct {
+    uint8_t dtype;               /* hk_dtype_t */
+    uint8_t ndim;
+    int32_t dims[HK_MAX_DIMS];
+    float scale;                 /* 0 when not quantized */
+    int32_t zero_point;
+    uint32_t bytes;
+} hk_tensor_info_t;
+
+/* Engine status codes; the link reports them verbatim to the host, which decodes them to text. */
+typedef enum {
+    HK_ENGINE_OK = 0,
+    HK_ENGINE_ERR_MODEL_SCHEMA = 1,     /* model flatbuffer version/schema not supported */
+    HK_ENGINE_ERR_ALLOCATE = 2,         /* AllocateTensors failed: arena too small or op missing */
+    HK_ENGINE_ERR_INVOKE = 3,           /* Invoke() failed */
+    HK_ENGINE_ERR_NOT_READY = 4,        /* init failed earlier; nothing can run */
+    HK_ENGINE_ERR_MODEL_TOO_BIG = 5,    /* model does not fit the board's MRAM/flash */
+    HK_ENGINE_ERR_ARENA_TOO_BIG = 6,    /* arena does not fit the board's SRAM */
+    HK_ENGINE_ERR_IO = 7                /* host port: could not load the model / runtime */
+} hk_engine_status_t;
+
+typedef struct {
+    int32_t status;              /* hk_engine_status_t of init (AllocateTensors) */
+    uint32_t arena_size;         /* bytes reserved for the tensor arena */
+    uint32_t arena_used;         /* bytes the interpreter actually used (0 if unknown) */
+    uint32_t model_size;         /* bytes of the model flatbuffer */
+    uint8_t model_sha256[32];    /* SHA-256 of the model flatbuffer, as exported */
+    uint32_t cpu_hz;             /* clock used to convert cycles to microseconds */
+    hk_tensor_info_t input;
+    hk_tensor_info_t output;
+} hk_engine_info_t;
+
+/* Initialise the interpreter (once; again after hk_engine_reset). Fills *info even on failure. */
+int32_t hk_engine_init(hk_engine_info_t *info);
+
+/* Buffers owned by the engine; valid after a successful init. */
+uint8_t *hk_engine_input(void);
+const uint8_t *hk_engine_output(void);
+
+/* Run one inference on the current input; *cycles receives the cycles Invoke() took. */
+int32_t hk_engine_invoke(uint32_t *cycles);
+
+/* Tear down and re-initialise state (RESET command). */
+void hk_engine_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HK_ENGINE_H */
