@@ -284,7 +284,10 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
     for err in exc.errors():
         loc, kind, ctx, got = _loc(err), err["type"], err.get("ctx") or {}, err.get("input")
         if kind in _BOUNDS:
-            line = f"{loc} must be {_BOUNDS[kind]} {ctx[_BOUND_KEYS[kind]]}, got {got!r}"
+            bound = ctx[_BOUND_KEYS[kind]]
+            if isinstance(bound, float) and bound.is_integer():
+                bound = int(bound)
+            line = f"{loc} must be {_BOUNDS[kind]} {bound}, got {got!r}"
         elif kind == "literal_error":
             line = f"{loc} must be one of {ctx.get('expected')}, got {got!r}"
         elif kind == "missing":
@@ -350,6 +353,12 @@ def load_params(
                 f"--set {text}: unknown key '{'.'.join(parts)}'"
             ]
             continue
+        top = DeployParams.model_fields[parts[0]]
+        if len(parts) > 1 and parts[0] not in raw and top.default_factory is not None:
+            # Overriding one value of a section the file doesn't have: start from the section's defaults.
+            default = top.default_factory()  # type: ignore[call-arg]
+            if isinstance(default, BaseModel):
+                raw[parts[0]] = default.model_dump(mode="json")
         _set_dotted(raw, parts, _typed_value(annotation, value))
         dotted = ".".join(parts)
         for leaf in [k for k in sources if k == dotted or k.startswith(dotted + ".")]:
@@ -377,6 +386,8 @@ def load_params(
             raw["firmware"]["neuralspot_root"] = os.environ["NEURALSPOT_ROOT"]
             sources["firmware.neuralspot_root"] = "env"
 
+    if not isinstance(raw["job_dir"], str | Path):
+        raise ConfigError(f"{where}: job_dir must be a folder path, got {raw['job_dir']!r}")
     job_path = Path(os.path.expanduser(str(raw["job_dir"])))
     if not job_path.is_absolute():
         job_path = base_of.get("job_dir", Path.cwd()) / job_path

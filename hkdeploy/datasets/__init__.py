@@ -7,11 +7,11 @@ path in the user's config. ``load_split`` merges the configured datasets, maps l
 
 from __future__ import annotations
 
-from hkdeploy.datasets.base import DataSplit, Dataset, DatasetFactory, load_split
+from hkdeploy.datasets.base import Dataset, DatasetFactory, DataSplit, load_split
 from hkdeploy.datasets.preprocess import PreprocessFactory, apply_preprocesses
 
 # Importing the built-ins registers them.
-from hkdeploy.datasets import npz as _npz  # noqa: E402,F401  isort: skip
-from hkdeploy.datasets import synthetic as _synthetic  # noqa: E402,F401  isort: skip
+from hkdeploy.datasets import npz as _npz  # noqa: F401  isort: skip
+from hkdeploy.datasets import synthetic as _synthetic  # noqa: F401  isort: skip
 
 __all__ = ["DataSplit", "Dataset", "DatasetFactory", "PreprocessFactory", "apply_preprocesses", "load_split"]

@@ -77,7 +77,7 @@ def split_patients(patient_ids: npt.NDArray[np.int64], test_patients: float | No
     """The seeded set of test patients: a number (>= 1) or a proportion (< 1, default 0.2)."""
     unique = np.unique(patient_ids)
     fraction = 0.2 if test_patients is None else test_patients
-    n_test = int(round(fraction * len(unique))) if fraction < 1 else int(fraction)
+    n_test = round(fraction * len(unique)) if fraction < 1 else int(fraction)
     n_test = min(max(n_test, 1), max(len(unique) - 1, 1))
     rng = np.random.default_rng(seed)
     return {int(p) for p in rng.choice(unique, size=n_test, replace=False)}
@@ -153,8 +153,12 @@ def load_split(params: DeployParams, split: Split = "test", size: int | None = N
     if cmap is not None:
         keep = np.isin(data.y, list(cmap))
         data = data.take(np.flatnonzero(keep))
-        data = DataSplit(data.x, np.array([cmap[int(v)] for v in data.y], dtype=np.int64), data.patient_ids,
-                         data.record_pos)
+        data = DataSplit(
+            data.x,
+            np.array([cmap[int(v)] for v in data.y], dtype=np.int64),
+            data.patient_ids,
+            data.record_pos,
+        )
     if len(data) == 0:
         raise UserError(
             f"no {split} frame left after class_map {params.class_map}",

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hkdeploy.datasets.base import DataSplit, Dataset, DatasetFactory, Split, split_patients
+from hkdeploy.datasets.base import Dataset, DatasetFactory, DataSplit, Split, split_patients
 from hkdeploy.errors import UserError
 
 
@@ -41,7 +41,9 @@ class NpzDataset(Dataset):
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except FileNotFoundError:
-            raise UserError(f"npz dataset {path} does not exist", hint="check datasets[].params.path") from None
+            raise UserError(
+                f"npz dataset {path} does not exist", hint="check datasets[].params.path"
+            ) from None
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
             raise UserError(
                 f"cannot read npz dataset {path}: {exc}",

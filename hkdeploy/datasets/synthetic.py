@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import functools
 import random
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 import numpy.typing as npt
 
-from hkdeploy.datasets.base import DataSplit, Dataset, DatasetFactory, Split, split_patients
+from hkdeploy.datasets.base import Dataset, DatasetFactory, DataSplit, Split, split_patients
 from hkdeploy.errors import UserError
 
 RHYTHMS: dict[str, tuple[str, float, float]] = {
@@ -51,7 +52,12 @@ def _seeded_globals(seed: int) -> Iterator[None]:
 
 @functools.lru_cache(maxsize=4096)
 def _record(
-    seed: int, patient: int, frames: int, segment_frames: int, frame_size: int, sampling_rate: int,
+    seed: int,
+    patient: int,
+    frames: int,
+    segment_frames: int,
+    frame_size: int,
+    sampling_rate: int,
     rhythms: tuple[str, ...],
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     from physiokit import ecg
@@ -64,7 +70,8 @@ def _record(
         n = min(segment_frames, frames - start)
         label = int(rng.integers(len(rhythms)))
         preset, lo, hi = RHYTHMS[rhythms[label]]
-        with _seeded_globals(int(rng.integers(2**31))):
+        with _seeded_globals(int(rng.integers(2**31))), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # physiokit casts complex noise to real
             sig, _, _ = ecg.synthesize(
                 signal_length=n * frame_size,
                 sample_rate=sampling_rate,
@@ -98,7 +105,9 @@ class SyntheticEcgDataset(Dataset):
         super().__init__()
         unknown = [r for r in rhythms if r not in RHYTHMS]
         if unknown:
-            raise UserError(f"synthetic dataset: unknown rhythm(s) {unknown}", hint=f"choose from {CLASS_NAMES}")
+            raise UserError(
+                f"synthetic dataset: unknown rhythm(s) {unknown}", hint=f"choose from {CLASS_NAMES}"
+            )
         if num_patients < 2 or frames_per_patient < 1 or segment_frames < 1:
             raise UserError(
                 "synthetic dataset needs num_patients >= 2, frames_per_patient >= 1 and segment_frames >= 1, "
