@@ -229,7 +229,10 @@ class DeployParams(HKModel):
     # Common
     name: str = Field("experiment", min_length=1, description="Experiment name")
     project: str = Field("hkdeploy", description="Project name")
-    job_dir: Path = Field(Path("job"), description="Job output folder (every command writes below it)")
+    job_dir: Path = Field(
+        Path("job"),
+        description="Job output folder, every command writes below it (default: job/<name> in the current folder)",
+    )
     # Data
     datasets: list[NamedParams] = Field(
         default_factory=list, description="Datasets (npz, synthetic, or import path)"
@@ -245,7 +248,10 @@ class DeployParams(HKModel):
     )
     # Classes
     num_classes: int = Field(1, gt=0, description="Number of classes")
-    class_map: dict[int, int] = Field(default_factory=lambda: {1: 1}, description="Class/label mapping")
+    class_map: dict[int, int] = Field(
+        default_factory=lambda: {1: 1},
+        description="Dataset label -> class index; labels not listed are dropped. HeartKit's default {1: 1} with num_classes > 1 keeps labels as they are",
+    )
     class_names: list[str] | None = Field(None, description="Class names")
     # Model
     model_file: Path | None = Field(None, description="Keras model (.keras, .h5 or SavedModel folder)")

@@ -1,0 +1,76 @@
+"""Render the configuration reference (docs/config.md) from the schema.
+
+``python -m hkdeploy.config_doc > docs/config.md`` regenerates it; a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from hkdeploy.params import TRAINING_ONLY_FIELDS, DeployParams
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "")
+    text = text.replace("'>", "").replace("hkdeploy.params.", "")
+    return text
+
+
+def _default(info: Any) -> str:
+    if info.default_factory is not None:
+        value = info.default_factory()
+        if isinstance(value, BaseModel):
+            return "(section)"
+        if info.description and "Parallel" in info.description:
+            return "CPU count"
+        return json.dumps(value)
+    default = info.default
+    return json.dumps(default if not hasattr(default, "__fspath__") else str(default))
+
+
+def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+    rows = []
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        limits = ", ".join(
+            f"{k} {getattr(m, k)}" for m in info.metadata for k in ("gt", "ge", "lt", "le") if hasattr(m, k)
+        )
+        desc = (info.description or "").replace("|", "\\|")
+        if sub is not None and sub.__name__ != "NamedParams":
+            rows.append(f"| `{prefix}{name}` | section | | | {desc} |")
+            rows += _rows(sub, f"{prefix}{name}.")
+        else:
+            type_name = _type_name(ann).replace("|", "\\|")
+            rows.append(f"| `{prefix}{name}` | `{type_name}` | `{_default(info)}` | {limits} | {desc} |")
+    return rows
+
+
+def render() -> str:
+    """The whole Markdown page."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the schema by `python -m hkdeploy.config_doc`; `hkdeploy config schema` prints the",
+        "JSON schema. Field names follow HeartKit's `HKTaskParams`. Unknown keys are errors; these",
+        "HeartKit training-only keys are accepted and reported once as ignored:",
+        "",
+        ", ".join(f"`{k}`" for k in sorted(TRAINING_ONLY_FIELDS)) + ".",
+        "",
+        "| key | type | default | limits | description |",
+        "|---|---|---|---|---|",
+        *_rows(DeployParams),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:  # pragma: no cover - thin wrapper
+    print(render(), end="")
+
+
+if __name__ == "__main__":
+    main()
