@@ -24,8 +24,8 @@ demo: setup
 	$(BIN)/hkdeploy -c configs/demo.json --job-dir $(JOB_DIR) config check configs/demo.json
 
 lint: setup
-	$(BIN)/ruff check hkdeploy tests bench examples
-	$(BIN)/ruff format --check hkdeploy tests bench examples
+	$(BIN)/ruff check hkdeploy tests $(wildcard bench) examples
+	$(BIN)/ruff format --check hkdeploy tests $(wildcard bench) examples
 
 typecheck: setup
 	$(BIN)/mypy
