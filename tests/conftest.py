@@ -11,7 +11,9 @@ import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--port", action="append", default=[], help="serial port/URL of a real board (repeatable)")
+    parser.addoption(
+        "--port", action="append", default=[], help="serial port/URL of a real board (repeatable)"
+    )
     parser.addoption("--board", default=None, help="board name of the attached board, e.g. apollo4p_evb")
 
 

@@ -11,7 +11,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_config_reference_is_current() -> None:
     committed = (REPO / "docs" / "config.md").read_text()
-    assert committed == config_doc.render(), "docs/config.md is stale: python -m hkdeploy.config_doc > docs/config.md"
+    assert committed == config_doc.render(), (
+        "docs/config.md is stale: python -m hkdeploy.config_doc > docs/config.md"
+    )
 
 
 def test_readme_opens_with_the_two_commands() -> None:
