@@ -17,16 +17,25 @@ Records are fully determined by (seed, patient id), so every split and sample is
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
+import json
+import os
 import random
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from hkdeploy.datasets.base import Dataset, DatasetFactory, DataSplit, Split, split_patients
 from hkdeploy.errors import UserError
+from hkdeploy.fsutil import write_bytes
+
+_CACHE_VERSION = 1
 
 RHYTHMS: dict[str, tuple[str, float, float]] = {
     "NSR": ("SR", 60.0, 95.0),
@@ -50,8 +59,55 @@ def _seeded_globals(seed: int) -> Iterator[None]:
         np.random.set_state(np_state)
 
 
+def cache_dir() -> Path:
+    """Where generated records are cached (``$HKDEPLOY_CACHE`` or ``~/.cache/hkdeploy``)."""
+    root = os.environ.get("HKDEPLOY_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "hkdeploy")
+    return Path(root) / "synthetic"
+
+
 @functools.lru_cache(maxsize=4096)
 def _record(
+    seed: int,
+    patient: int,
+    frames: int,
+    segment_frames: int,
+    frame_size: int,
+    sampling_rate: int,
+    rhythms: tuple[str, ...],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """One record, from the disk cache when it was generated before (same inputs, same physiokit)."""
+    from importlib.metadata import version
+
+    key = json.dumps(
+        [
+            _CACHE_VERSION,
+            version("physiokit"),
+            seed,
+            patient,
+            frames,
+            segment_frames,
+            frame_size,
+            sampling_rate,
+            list(rhythms),
+        ]
+    )
+    path = cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["signal"], data["labels"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        pass
+    signal, labels = _synthesize(seed, patient, frames, segment_frames, frame_size, sampling_rate, rhythms)
+    try:
+        buf = io.BytesIO()
+        np.savez(buf, signal=signal, labels=labels)
+        write_bytes(path, buf.getvalue())
+    except OSError:
+        pass  # a read-only home is fine: we just don't cache
+    return signal, labels
+
+
+def _synthesize(
     seed: int,
     patient: int,
     frames: int,

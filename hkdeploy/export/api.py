@@ -1,0 +1,313 @@
+"""``hkdeploy export``: Keras -> [QAT] -> TFLite (batch 1) -> inspect -> arena -> three-way check -> artifacts.
+
+Everything goes to ``job_dir/export``. Files are staged in a temporary folder and moved in only
+when complete, each by an atomic rename, so a failed run never leaves a half-written header that
+looks valid. A threshold failure still writes every artifact and report, then raises CheckFailed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hkdeploy import __version__
+from hkdeploy.boards import Board, board_for
+from hkdeploy.console import info as say
+from hkdeploy.errors import CheckFailed, UserError
+from hkdeploy.export.artifacts import render_model_buffer, render_model_config, render_model_ops
+from hkdeploy.export.inspect import ModelInfo, check_tflm_ops, inspect_model
+from hkdeploy.fsutil import copy_file, write_bytes, write_json, write_text
+from hkdeploy.params import DeployParams
+from hkdeploy.tflm import ArenaResult, probe_arena
+
+ARTIFACTS = (
+    "model.tflite",
+    "model_buffer.h",
+    "model_ops.h",
+    "model_config.h",
+    "test_data.npz",
+    "export_report.json",
+    "report.html",
+)
+
+
+@dataclass
+class ExportResult:
+    """What export produced and measured."""
+
+    export_dir: Path
+    model_info: ModelInfo
+    arena: ArenaResult
+    report: dict[str, Any]
+    passed: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def path(self, name: str) -> Path:
+        return self.export_dir / name
+
+
+def effective_format(params: DeployParams) -> str:
+    """The conversion format: ``quantization.format`` when enabled, else float32."""
+    return params.quantization.format if params.quantization.enabled else "float32"
+
+
+def check_board_fit(info: ModelInfo, arena: ArenaResult, board: Board) -> dict[str, Any]:
+    """Model size vs the board's application MRAM and arena vs its SRAM (raises when it doesn't fit)."""
+    limits = board.limits()
+    fit = {
+        "board": board.name,
+        "limits_of": limits.name,
+        "model_bytes": info.size,
+        "app_mram_bytes": limits.app_bytes,
+        "arena_bytes": arena.board,
+        "sram_bytes": limits.sram_bytes,
+    }
+    if limits.app_bytes is not None and info.size > limits.app_bytes:
+        raise UserError(
+            f"the model ({info.size} bytes) does not fit {limits.name}'s application MRAM "
+            f"({limits.app_bytes} bytes)",
+            hint="shrink the model, or pick a board with more MRAM (hkdeploy boards)",
+        )
+    if limits.sram_bytes is not None and arena.board > limits.sram_bytes:
+        raise UserError(
+            f"the tensor arena ({arena.board} bytes) does not fit {limits.name}'s SRAM ({limits.sram_bytes} bytes)",
+            hint="reduce activation sizes (fewer filters, more striding early), or pick a bigger board",
+        )
+    return fit
+
+
+class _Steps:
+    """Times each step and shows progress for the slow ones."""
+
+    def __init__(self, verbose: bool) -> None:
+        self.timings: dict[str, float] = {}
+        self.verbose = verbose
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        from hkdeploy.console import console
+
+        start = time.perf_counter()
+        if self.verbose:
+            with console.status(f"{name}…", spinner="dots"):
+                yield
+        else:
+            yield
+        elapsed = time.perf_counter() - start
+        self.timings[name] = round(elapsed, 3)
+        if self.verbose:
+            say(f"  ✓ {name} ({elapsed:.1f} s)")
+
+
+def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
+    """Run the whole export for ``params``; artifacts land in ``params.export_dir``.
+
+    Raises:
+        UserError: bad model/data/config, an op TFLM lacks, a model that doesn't fit the board.
+        CheckFailed: the float -> TFLM drop of ``test_metric`` exceeds ``test_metric_threshold``
+            (after every artifact has been written).
+    """
+    from hkdeploy.datasets import load_split
+    from hkdeploy.export import check
+    from hkdeploy.export.convert import ConvertSpec, convert_in_subprocess
+    from hkdeploy.export.load import deployable, load_keras_model
+
+    steps = _Steps(show_progress)
+    q = params.quantization
+    fmt = effective_format(params)
+    board = board_for(params.board)
+    out_dir = params.export_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    try:
+        with steps.step("load model"):
+            model = load_keras_model(params.model_file)
+            layer_types = sorted(
+                {type(layer).__name__ for layer in model._flatten_layers(include_self=False)}
+            )
+            _check_model_io(model, params)
+        with steps.step("load data"):
+            test = load_split(params, "test", params.test_size)
+            calib = None
+            if fmt in ("int8", "int16x8") or q.qat:
+                calib = load_split(params, "train", q.calibration_size)
+        qat_report: dict[str, Any] | None = None
+        model_path = stage / "model_for_conversion.keras"
+        if q.qat and fmt in ("int8", "int16x8"):
+            from hkdeploy.export.qat import run_qat
+
+            with steps.step("quantization-aware training"):
+                assert calib is not None
+                model, qat_report = run_qat(model, params, calib, test, stage)
+        model.save(model_path)
+        calib_path = None
+        if calib is not None:
+            calib_path = stage / "calibration.npz"
+            np.savez(calib_path, x=calib.x)
+        with steps.step(f"convert to {fmt} (batch 1)"):
+            spec = ConvertSpec(
+                model_path=str(model_path),
+                out_path=str(stage / "model.tflite"),
+                format=fmt,
+                io_type=q.io_type,
+                fallback=q.fallback,
+                conversion=q.conversion,
+                calibration_path=str(calib_path) if calib_path else None,
+                use_logits=params.use_logits,
+            )
+            tflite_bytes = convert_in_subprocess(spec, stage, layer_types)
+        with steps.step("inspect"):
+            info = inspect_model(tflite_bytes)
+            check_tflm_ops(info)
+        with steps.step("probe arena"):
+            arena = probe_arena(stage / "model.tflite")
+            fit = check_board_fit(info, arena, board)
+        with steps.step(f"three-way check on {len(test)} frames"):
+            keras_deploy = deployable(model, params.use_logits)
+            outputs = check.run_three_way(keras_deploy, tflite_bytes, info, arena.board, test.x)
+            results = check.evaluate(outputs, test.y, info, params.num_classes)
+        verdict = _verdict(params, results["_legs"])
+        debug_table = None
+        if q.debug and fmt in ("int8", "int16x8") and calib is not None:
+            with steps.step("quantization debugger"):
+                from hkdeploy.export.debug import layer_errors
+
+                debug_table = layer_errors(model, params, calib, stage)
+
+        var = params.tflm_var_name
+        write_bytes(stage / "out" / "model.tflite", tflite_bytes)
+        write_text(stage / "out" / "model_buffer.h", render_model_buffer(tflite_bytes, info, var, model.name))
+        write_text(stage / "out" / "model_ops.h", render_model_ops(info, var, model.name))
+        write_text(
+            stage / "out" / "model_config.h",
+            render_model_config(info, arena, var, model.name, params.labels()),
+        )
+        np.savez(
+            stage / "out" / "test_data.npz",
+            x=test.x,
+            y=test.y,
+            input_raw=outputs.input_raw,
+            keras_float=outputs.keras_float,
+            tflite_int8=outputs.tflite_raw,
+            tflm=outputs.tflm_raw,
+            patient_ids=test.patient_ids if test.patient_ids is not None else np.zeros(0, np.int64),
+        )
+        report = _report_dict(
+            params, info, arena, fit, results, verdict, steps.timings, fmt, qat_report, debug_table
+        )
+        write_json(stage / "out" / "export_report.json", report)
+        from hkdeploy.export.report import render_html
+
+        errors = outputs.keras_float - check.dequantize_outputs(outputs.tflm_raw, info)
+        render_html(report, params.labels(), errors).write(stage / "out" / "report.html")
+        for name in ARTIFACTS:
+            (stage / "out" / name).replace(out_dir / name)
+        if params.tflm_file is not None:
+            copy_file(out_dir / "model_buffer.h", params.tflm_file)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+    result = ExportResult(out_dir, info, arena, report, bool(verdict["passed"]), steps.timings)
+    if not verdict["passed"]:
+        raise CheckFailed(
+            verdict["message"], hint=f"see {out_dir / 'report.html'}; QAT (quantization.qat) may help"
+        )
+    return result
+
+
+def _check_model_io(model: Any, params: DeployParams) -> None:
+    shape = tuple(model.inputs[0].shape[1:])
+    if shape and shape[0] != params.frame_size:
+        raise UserError(
+            f"the model takes frames of {shape[0]} samples but frame_size is {params.frame_size}",
+            hint="set frame_size to the model's input length",
+        )
+    n_out = int(model.outputs[0].shape[-1])
+    if n_out != params.num_classes:
+        raise UserError(
+            f"the model has {n_out} outputs but num_classes is {params.num_classes}",
+            hint="set num_classes (and class_names) to match the model",
+        )
+
+
+def _verdict(params: DeployParams, legs: dict[str, Any]) -> dict[str, Any]:
+    """Compare the primary metric of Keras float and TFLM against ``test_metric_threshold``."""
+    name = "f1" if params.test_metric == "f1" else "acc"
+    float_m = legs["keras_float"].metric(name)
+    tflm_m = legs["tflm"].metric(name)
+    drop = float_m - tflm_m
+    limit = params.test_metric_threshold
+    passed = limit is None or drop <= limit + 1e-12
+    label = "macro F1" if name == "f1" else "accuracy"
+    message = f"{label} drops {drop:+.4f} from Keras float ({float_m:.4f}) to TFLM ({tflm_m:.4f})" + (
+        f"; allowed drop is {limit}" if limit is not None else "; no threshold set"
+    )
+    return {
+        "metric": name,
+        "float": float_m,
+        "tflm": tflm_m,
+        "drop": drop,
+        "threshold": limit,
+        "passed": passed,
+        "message": message,
+    }
+
+
+def _report_dict(
+    params: DeployParams,
+    info: ModelInfo,
+    arena: ArenaResult,
+    fit: dict[str, Any],
+    results: dict[str, Any],
+    verdict: dict[str, Any],
+    timings: dict[str, float],
+    fmt: str,
+    qat: dict[str, Any] | None,
+    debug: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The stable, documented structure of export_report.json (see docs/export.md)."""
+    model = info.to_dict()
+    return {
+        "schema": "hkdeploy.export_report/1",
+        "hkdeploy_version": __version__,
+        "name": params.name,
+        "model_file": str(params.model_file),
+        "quantization": {
+            "format": fmt,
+            "io_type": params.quantization.io_type,
+            "qat": params.quantization.qat,
+        },
+        "model": {
+            "sha256": info.sha256,
+            "size": info.size,
+            "params": info.params,
+            "macs": info.macs,
+            "ops": info.ops,
+            "tensor_types": info.tensor_types,
+            "input": model["inputs"][0],
+            "output": model["outputs"][0],
+            "layers": model["layers"],
+        },
+        "arena": {
+            "host_min": arena.host_min,
+            "recorded": arena.recorded,
+            "board": arena.board,
+            "probes": arena.probes,
+        },
+        "board_fit": fit,
+        "test": {"frames": int(np.sum(results["legs"]["tflm"]["confusion"])), "class_names": params.labels()},
+        "metrics": results["legs"],
+        "pairs": results["pairs"],
+        "verdict": verdict,
+        "qat": qat,
+        "quantization_debug": debug,
+        "timings_s": timings,
+    }

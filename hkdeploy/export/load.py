@@ -1,0 +1,93 @@
+"""Load the user's Keras model (``.keras``, ``.h5`` or SavedModel folder) and prepare it for export.
+
+TensorFlow/Keras are imported here, lazily: nothing outside ``hkdeploy.export`` imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hkdeploy.errors import UserError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _custom_objects() -> dict[str, Any]:
+    """Custom layers of neuralspot-edge, so models built with it load (importing it registers them)."""
+    try:
+        import neuralspot_edge.layers  # noqa: F401
+    except Exception:  # neuralspot-edge is a dependency; a broken install must not break plain models
+        return {}
+    return {}
+
+
+def load_keras_model(path: Path | None) -> Any:
+    """Load a Keras model.
+
+    Raises:
+        UserError: no model_file configured, the file is missing, or it cannot be loaded.
+    """
+    if path is None:
+        raise UserError("no model_file in the config", hint='set "model_file" to your .keras file')
+    if not path.exists():
+        raise UserError(
+            f"model_file {path} does not exist", hint="check the path (relative to the config file)"
+        )
+    import keras
+
+    _custom_objects()
+    try:
+        if path.is_dir():
+            layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+            spec = _saved_model_input_shape(path)
+            inputs = keras.Input(shape=spec[1:], batch_size=1)
+            out = layer(inputs)
+            if isinstance(out, dict):
+                out = next(iter(out.values()))
+            return keras.Model(inputs, out)
+        if path.suffix not in (".keras", ".h5", ".hdf5"):
+            raise UserError(
+                f"model_file {path} has an unsupported type '{path.suffix}'",
+                hint="give a .keras or .h5 file, or a SavedModel folder",
+            )
+        return keras.models.load_model(path, compile=False)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(
+            f"cannot load model_file {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+            hint="is it a Keras 3 model file? Custom layers must be importable (register them with "
+            "keras.saving.register_keras_serializable)",
+        ) from exc
+
+
+def _saved_model_input_shape(path: Path) -> list[int]:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    fn = loaded.signatures["serving_default"]
+    spec = next(iter(fn.structured_input_signature[1].values()))
+    return [1 if d is None else int(d) for d in spec.shape]
+
+
+def deployable(model: Any, use_logits: bool) -> Any:
+    """The model as it goes to the board: batch fixed to 1, softmax appended when ``use_logits`` is False.
+
+    A fixed batch of 1 matters: with a dynamic batch the converter lowers dilated convolutions to
+    SPACE_TO_BATCH_ND/BATCH_TO_SPACE_ND, which TFLM computes wrongly (silently).
+    """
+    import keras
+
+    shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in shape):
+        raise UserError(
+            f"the model's input shape {shape} has unknown dimensions",
+            hint="build the model with a fixed input shape, e.g. keras.Input(shape=(frame_size, 1))",
+        )
+    inputs = keras.Input(shape=shape, batch_size=1, name="input")
+    outputs = model(inputs)
+    if not use_logits:
+        outputs = keras.layers.Softmax(name="softmax")(outputs)
+    return keras.Model(inputs, outputs, name=f"{model.name}_deploy")

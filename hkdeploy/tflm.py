@@ -1,0 +1,158 @@
+"""Run a model with TFLM's reference kernels on the host (the tflite-micro Python runtime).
+
+This is the golden reference for the board: the same kernels the firmware runs. No TensorFlow.
+The runtime segfaults on far-too-small arenas and reports errors only on fd 2, so
+``probe_arena`` runs each attempt in a child process; ``TflmRunner`` is used in-process only with an
+arena that a probe has proven.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hkdeploy.errors import UserError
+
+PROBE_TIMEOUT_S = 60
+# Headroom added to the host's smallest working arena for the 32-bit board: the host runtime lays
+# out 64-bit pointers (its figure ran ~6 % above a Cortex-M4 build), but CMSIS-NN kernels add
+# scratch buffers the reference kernels do not have (+12.5 % measured on Cortex-M55).
+ARENA_MARGIN_FRACTION = 0.25
+ARENA_MARGIN_MIN = 2048
+
+
+def board_arena_size(host_min: int) -> int:
+    """Arena for the firmware: host minimum + max(25 %, 2 KiB), rounded up to 16 bytes."""
+    size = host_min + max(ARENA_MARGIN_MIN, int(host_min * ARENA_MARGIN_FRACTION))
+    return (size + 15) // 16 * 16
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Outcome of one arena attempt."""
+
+    ok: bool
+    recorded: int | None  # "Arena allocation total N bytes" when allocation succeeded
+    message: str  # the runtime's fd-2 text (why it failed)
+    crashed: bool
+
+
+def probe_once(model_path: Path, arena: int, timeout: float = PROBE_TIMEOUT_S) -> ProbeResult:
+    """Allocate and invoke once in a child process with ``arena`` bytes."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "hkdeploy.tflm", str(model_path), str(arena)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    text = (proc.stderr or "") + (proc.stdout or "")
+    m = re.search(r"Arena allocation total (\d+) bytes", text)
+    lines = [
+        ln
+        for ln in text.splitlines()
+        if ln.strip() and "RecordingMicroAllocator" not in ln and not ln.startswith(("Traceback", "  "))
+    ]
+    return ProbeResult(
+        ok=proc.returncode == 0,
+        recorded=int(m.group(1)) if m else None,
+        message=" ".join(lines)[-500:],
+        crashed=proc.returncode < 0,
+    )
+
+
+@dataclass(frozen=True)
+class ArenaResult:
+    """The smallest working host arena and the size recommended for the board."""
+
+    host_min: int
+    recorded: int
+    board: int
+    probes: int
+
+
+def probe_arena(model_path: Path, start: int | None = None) -> ArenaResult:
+    """Find the smallest arena (16-byte steps) with which TFLM allocates and invokes the model.
+
+    Raises:
+        UserError: the model does not allocate even with a large arena (missing op, bad type, ...).
+    """
+    size = model_path.stat().st_size
+    big = start or max(1 << 20, 8 * size)
+    first = probe_once(model_path, big)
+    if not first.ok or first.recorded is None:
+        raise UserError(
+            f"TFLM cannot run this model (allocation with a {big}-byte arena failed): "
+            f"{first.message or 'no message from the runtime'}",
+            hint="check the op list in the export report; TFLM lacks some ops and types (e.g. float16)",
+        )
+    hi = first.recorded  # known to work? verify; otherwise grow until it does
+    probes = 1
+    while not probe_once(model_path, hi).ok:
+        probes += 1
+        hi = int(hi * 1.25) + 16
+    probes += 1
+    lo = 0  # known to fail (an empty arena cannot hold anything)
+    candidate = hi // 2
+    r = probe_once(model_path, candidate)
+    probes += 1
+    if r.ok:
+        hi = candidate
+    else:
+        lo = candidate
+    while hi - lo > 16:
+        mid = (lo + hi) // 2
+        probes += 1
+        if probe_once(model_path, mid).ok:
+            hi = mid
+        else:
+            lo = mid
+    return ArenaResult(host_min=hi, recorded=first.recorded, board=board_arena_size(hi), probes=probes)
+
+
+class TflmRunner:
+    """In-process TFLM interpreter for a model and an arena that a probe has proven."""
+
+    def __init__(self, model: bytes, arena_size: int) -> None:
+        from tflite_micro.python.tflite_micro import runtime
+
+        try:
+            self._it = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+        except RuntimeError as exc:
+            raise UserError(f"TFLM failed to allocate tensors with a {arena_size}-byte arena: {exc}") from exc
+        self.input_details: dict[str, Any] = self._it.get_input_details(0)
+        self.output_details: dict[str, Any] = self._it.get_output_details(0)
+
+    def run(self, frame: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """One inference; ``frame`` already in the input tensor's dtype and shape (batch 1)."""
+        shape = tuple(int(d) for d in self.input_details["shape"])
+        self._it.set_input(np.ascontiguousarray(frame.reshape(shape), dtype=self.input_details["dtype"]), 0)
+        self._it.invoke()
+        return np.array(self._it.get_output(0), copy=True)
+
+    def run_many(self, frames: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Run each frame; returns outputs stacked on a new first axis."""
+        return np.stack([self.run(f).reshape(-1) for f in frames])
+
+
+def _probe_main(argv: list[str]) -> int:  # pragma: no cover - runs in the child
+    from tflite_micro.python.tflite_micro import runtime
+
+    model = Path(argv[0]).read_bytes()
+    it = runtime.Interpreter.from_bytes(model, arena_size=int(argv[1]))
+    d = it.get_input_details(0)
+    it.set_input(np.zeros([int(v) for v in d["shape"]], dtype=d["dtype"]), 0)
+    it.invoke()
+    it.print_allocations()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_probe_main(sys.argv[1:]))
