@@ -139,6 +139,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             calib = None
             if fmt in ("int8", "int16x8") or q.qat:
                 calib = load_split(params, "train", q.calibration_size)
+        float_model = model  # the Keras float leg is always the user's model
         qat_report: dict[str, Any] | None = None
         model_path = stage / "model_for_conversion.keras"
         if q.qat and fmt in ("int8", "int16x8"):
@@ -171,10 +172,12 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             arena = probe_arena(stage / "model.tflite")
             fit = check_board_fit(info, arena, board)
         with steps.step(f"three-way check on {len(test)} frames"):
-            keras_deploy = deployable(model, params.use_logits)
+            keras_deploy = deployable(float_model, params.use_logits)
             outputs = check.run_three_way(keras_deploy, tflite_bytes, info, arena.board, test.x)
             results = check.evaluate(outputs, test.y, info, params.num_classes)
         verdict = _verdict(params, results["_legs"])
+        if qat_report is not None:
+            qat_report["qat_int8_acc"] = results["_legs"]["tflm"].accuracy
         debug_table = None
         if q.debug and fmt in ("int8", "int16x8") and calib is not None:
             with steps.step("quantization debugger"):

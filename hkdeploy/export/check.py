@@ -44,12 +44,16 @@ def dequantize_outputs(raw: npt.NDArray[Any], info: ModelInfo) -> npt.NDArray[np
 
 def run_tflite(model: bytes, frames: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """TFLite with builtin kernels and no default delegates (not XNNPACK), batch 1 per frame."""
+    import warnings
+
     import tensorflow as tf
 
-    it = tf.lite.Interpreter(
-        model_content=model,
-        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        it = tf.lite.Interpreter(
+            model_content=model,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     results = []

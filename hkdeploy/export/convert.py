@@ -86,6 +86,7 @@ def _convert(spec: ConvertSpec) -> bytes:  # runs in the child
     import numpy as np
     import tensorflow as tf
 
+    import hkdeploy.export.qat  # noqa: F401  (registers the QAT layers for loading)
     from hkdeploy.export.load import deployable
 
     model = keras.models.load_model(spec.model_path, compile=False)
