@@ -160,9 +160,9 @@ class QuantizationParams(HKModel):
     calibration_size: int = Field(
         256, gt=0, description="Max number of seeded training frames for calibration"
     )
-    qat_epochs: int = Field(3, gt=0, description="QAT fine-tuning epochs")
+    qat_epochs: int = Field(5, gt=0, description="QAT fine-tuning epochs")
     qat_batch_size: int = Field(32, gt=0, description="QAT batch size")
-    qat_lr_rate: float = Field(1e-4, gt=0, description="QAT learning rate")
+    qat_lr_rate: float = Field(1e-3, gt=0, description="QAT learning rate")
     qat_train_size: int = Field(2000, gt=0, description="Max number of seeded training frames for QAT")
 
     @field_validator("format", mode="before")

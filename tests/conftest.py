@@ -24,3 +24,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "hil" in item.keywords:
             item.add_marker(skip)
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def exported_demo(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The real ``hkdeploy export`` of configs/demo.json, run once per session.
+
+    Returns the ExportResult; ``result.export_dir`` holds model.tflite, model_buffer.h, model_ops.h,
+    model_config.h, export_report.json, report.html and test_data.npz.
+    """
+    from hkdeploy.config import load_params
+    from hkdeploy.export import export
+
+    job = tmp_path_factory.mktemp("demo_job")
+    params = load_params(REPO / "configs" / "demo.json", job_dir=job).params
+    return export(params, show_progress=False)

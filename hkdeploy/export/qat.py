@@ -97,9 +97,28 @@ class QDepthwiseConv2D(keras.layers.DepthwiseConv2D):
         return _depthwise_call(self, inputs)
 
 
+def _lsq_fake_quant(x: Any, lo: Any, hi: Any) -> Any:
+    """Asymmetric 8-bit fake quantization whose step size learns from the rounding error (LSQ).
+
+    Same forward values as FakeQuant over [lo, hi]; unlike FakeQuant, the range also receives a
+    gradient from unclipped values (round(x/s) - x/s), so it can shrink to regain resolution.
+    """
+    s = ops.maximum((hi - lo) / 255.0, 1e-8)
+    z = ops.stop_gradient(ops.round(-lo / s))
+    v = x / s + z
+    v = v + ops.stop_gradient(ops.round(v) - v)
+    return (ops.clip(v, 0.0, 255.0) - z) * s
+
+
 @keras.saving.register_keras_serializable(package=_PKG)
 class ActivationFakeQuant(keras.layers.Layer):
-    """Per-tensor int8 fake quantization of activations with trainable range [min, max]."""
+    """Per-tensor int8 fake quantization of activations with a trainable range.
+
+    The range is ``[init_min * |lo|, init_max * |hi|]`` with trainable multipliers ``lo``/``hi``
+    starting at 1: Adam moves a variable by about the learning rate per step, so multipliers give
+    every tensor the same *relative* range step whether its calibrated range is 0.1 or 100.
+    Training uses an LSQ-style quantizer (``_lsq_fake_quant``); inference uses TF's FakeQuant.
+    """
 
     def __init__(self, init_min: float = -6.0, init_max: float = 6.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -107,15 +126,19 @@ class ActivationFakeQuant(keras.layers.Layer):
         self.init_max = float(init_max)
 
     def build(self, input_shape: Any) -> None:
-        self.min_var = self.add_weight(
-            name="min", shape=(), initializer=keras.initializers.Constant(self.init_min), trainable=True
-        )
-        self.max_var = self.add_weight(
-            name="max", shape=(), initializer=keras.initializers.Constant(self.init_max), trainable=True
-        )
+        self.lo = self.add_weight(name="lo", shape=(), initializer="ones", trainable=True)
+        self.hi = self.add_weight(name="hi", shape=(), initializer="ones", trainable=True)
 
-    def call(self, inputs: Any) -> Any:
-        return keras.quantizers.fake_quant_with_min_max_vars(inputs, self.min_var, self.max_var, num_bits=8)
+    def range(self) -> tuple[Any, Any]:
+        """The current (min, max) tensors."""
+        return self.init_min * ops.abs(self.lo), self.init_max * ops.abs(self.hi)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        lo, hi = self.range()
+        if training:
+            return _lsq_fake_quant(inputs, lo, hi)
+        # Inference (and the graph the converter traces): TF's FakeQuant op with the learned range.
+        return keras.quantizers.fake_quant_with_min_max_vars(inputs, lo, hi, num_bits=8)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "init_min": self.init_min, "init_max": self.init_max}
@@ -221,6 +244,7 @@ def build_qat_model(model: Any, calibration: np.ndarray) -> tuple[Any, dict[str,
     probe = keras.Model(model.inputs, [layers[t].output for t in targets])
     outs = probe.predict(calibration, batch_size=64, verbose=0)
     outs = outs if isinstance(outs, list) else [outs]
+    input_range = (min(0.0, float(np.min(calibration))), max(0.0, float(np.max(calibration))) or 1e-3)
     ranges = {
         t: (min(0.0, float(np.min(o))), max(0.0, float(np.max(o))) or 1e-3)
         for t, o in zip(targets, outs, strict=True)
@@ -237,9 +261,22 @@ def build_qat_model(model: Any, calibration: np.ndarray) -> tuple[Any, dict[str,
             return qcls.from_config(config)
         return layer.__class__.from_config(config)
 
+    input_fq: dict[int, Any] = {}
+
+    def quantized_input(t: Any) -> Any:
+        # The model input gets a range of its own too (the converter takes the int8 input's scale
+        # from it), so QAT can learn to clip rare outliers that blow up the calibrated input range.
+        history = getattr(t, "_keras_history", None)
+        if history is None or not isinstance(history.operation, keras.layers.InputLayer):
+            return t
+        if id(t) not in input_fq:
+            input_fq[id(t)] = ActivationFakeQuant(*input_range, name=f"{history.operation.name}_fq")(t)
+        return input_fq[id(t)]
+
     def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("mask", 0) is None:
             kwargs.pop("mask")  # Identity (a folded BN) takes no mask argument
+        args = tuple(quantized_input(a) for a in args)
         out = layer(*args, **kwargs)
         if layer.name in ranges:
             lo, hi = ranges[layer.name]
@@ -291,24 +328,46 @@ def run_qat(
     float_acc = classification(test.y, float_pred, params.num_classes).accuracy
 
     train = load_split(params, "train", q.qat_train_size)
+    # Hold out a validation slice of the *training* split: the best epoch is chosen on it, never on
+    # the test frames. Epoch 0 (the PTQ-equivalent start) is a candidate, so QAT never ends worse.
+    rng = np.random.default_rng(params.seed)
+    order = rng.permutation(len(train))
+    n_val = max(1, len(train) // 5)
+    val_idx, fit_idx = order[:n_val], order[n_val:]
     qat, ranges = build_qat_model(model, calibration.x)
     softmax_out = _is_softmax(model.layers[-1])
+    steps = q.qat_epochs * max(1, len(fit_idx) // q.qat_batch_size)
     qat.compile(
-        optimizer=keras.optimizers.Adam(q.qat_lr_rate),
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(q.qat_lr_rate, steps)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax_out),
         metrics=["accuracy"],
     )
+
+    def val_acc() -> float:
+        return float(qat.evaluate(train.x[val_idx], train.y[val_idx], verbose=0)[1])
+
+    best_acc, best_epoch, best_weights = val_acc(), 0, qat.get_weights()
     before = float(qat.evaluate(test.x, test.y, verbose=0)[1])
-    qat.fit(train.x, train.y, epochs=q.qat_epochs, batch_size=q.qat_batch_size, verbose=0, shuffle=True)
+    for epoch in range(1, q.qat_epochs + 1):
+        qat.fit(
+            train.x[fit_idx], train.y[fit_idx], epochs=1, batch_size=q.qat_batch_size, verbose=0, shuffle=True
+        )
+        acc = val_acc()
+        if acc > best_acc:
+            best_acc, best_epoch, best_weights = acc, epoch, qat.get_weights()
+    qat.set_weights(best_weights)
     after = float(qat.evaluate(test.x, test.y, verbose=0)[1])
-    say(f"  QAT: fake-quant accuracy {before:.4f} -> {after:.4f} over {q.qat_epochs} epochs")
+    say(f"  QAT: fake-quant accuracy {before:.4f} -> {after:.4f} (best epoch {best_epoch} of {q.qat_epochs})")
     report = {
         "float_acc": float_acc,
         "ptq_int8_acc": ptq_acc,
         "qat_fake_quant_acc_before": before,
         "qat_fake_quant_acc_after": after,
         "epochs": q.qat_epochs,
-        "train_frames": len(train),
+        "best_epoch": best_epoch,
+        "validation_acc": best_acc,
+        "train_frames": len(fit_idx),
+        "validation_frames": len(val_idx),
         "quantized_tensors": len(ranges),
         "folded_batchnorms": sum(1 for layer in qat.layers if isinstance(layer, keras.layers.Identity)),
     }
@@ -317,8 +376,12 @@ def run_qat(
 
 def trained_ranges(model: Any) -> dict[str, tuple[float, float]]:
     """The (min, max) of every ActivationFakeQuant layer, by the name of the layer it follows."""
-    return {
-        layer.name.removesuffix("_fq"): (float(layer.min_var.numpy()), float(layer.max_var.numpy()))
-        for layer in model.layers
-        if isinstance(layer, ActivationFakeQuant)
-    }
+    out = {}
+    for layer in model.layers:
+        if isinstance(layer, ActivationFakeQuant):
+            lo, hi = layer.range()
+            out[layer.name.removesuffix("_fq")] = (
+                float(ops.convert_to_numpy(lo)),
+                float(ops.convert_to_numpy(hi)),
+            )
+    return out
