@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/hkdeploy -c configs/demo.json --job-dir $(JOB_DIR) config check configs/demo.json
+	$(BIN)/hkdeploy config check configs/demo.json
+	$(BIN)/hkdeploy export -c configs/demo.json --job-dir $(JOB_DIR)
 
 lint: setup
 	$(BIN)/ruff check hkdeploy tests $(wildcard bench) examples

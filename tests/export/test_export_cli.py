@@ -42,6 +42,9 @@ def test_threshold_failure_exits_1_after_writing_everything(exported_demo: Any, 
     report = json.loads((tmp_path / "export" / "export_report.json").read_text())
     assert report["verdict"]["passed"] is False and report["verdict"]["threshold"] == drop / 2
     assert json.loads((tmp_path / "config.json").read_text())["command"] == "export"
+    rows = report["quantization_debug"]  # quantization.debug: TF's debugger, one row per quantized tensor
+    assert rows and {"op", "tensor", "scale", "rmse_in_scales"} <= set(rows[0])
+    assert ">Per-layer quantization error</h2>" in (tmp_path / "export" / "report.html").read_text()
     # Reproducible: a second run from scratch writes byte-identical model and headers.
     for name in ("model.tflite", "model_buffer.h", "model_ops.h", "model_config.h"):
         assert (tmp_path / "export" / name).read_bytes() == (exported_demo.export_dir / name).read_bytes(), (
