@@ -1,0 +1,58 @@
+/*
+ * hk_core.h - the device side of the hkdeploy link: framing, retry cache, commands.
+ *
+ * C11, no malloc, no SDK. The platform provides hk_platform.h, the engine hk_engine.h.
+ * Usage: hk_core_init() once at boot (after the platform is up), then call hk_core_poll() in the
+ * main loop; it reads what arrived, answers complete packets and returns (never blocks on input).
+ */
+#ifndef HK_CORE_H
+#define HK_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest payload this firmware accepts or sends (the host may negotiate less in HELLO). Large
+ * enough for a 1250-byte int8 frame in one RUN packet by default. */
+#ifndef HK_MAX_PAYLOAD
+#define HK_MAX_PAYLOAD 1600u
+#endif
+
+/* Packets the device can take before it must answer (credit-based flow control). The core handles
+ * one packet at a time, so it grants one credit: the host waits for each chunk's answer. */
+#ifndef HK_RX_CREDITS
+#define HK_RX_CREDITS 1u
+#endif
+
+/* Most PERF runs measured in one request (the median needs them stored). */
+#ifndef HK_PERF_MAX_RUNS
+#define HK_PERF_MAX_RUNS 64u
+#endif
+
+void hk_core_init(void);
+void hk_core_poll(void);
+
+/* Feed received bytes directly (for platforms that receive in an interrupt or callback). */
+void hk_core_feed(const uint8_t *data, size_t len);
+
+/* Send a LOG event (text, truncated to the payload size). Safe to call from engine error paths. */
+void hk_core_log(const char *text);
+
+/* Counters for diagnostics and tests. */
+typedef struct {
+    uint32_t frames_ok;
+    uint32_t frames_bad;
+    uint32_t cache_hits;
+    uint32_t invokes;
+} hk_core_stats_t;
+
+const hk_core_stats_t *hk_core_stats(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HK_CORE_H */
