@@ -100,6 +100,17 @@ static void tensor_to_wire(const hk_tensor_info_t *t, hk_wire_tensor_t *w) {
     w->nbytes = t->bytes;
 }
 
+/* Fixed-width text field: copied up to its size, NUL-padded (not necessarily NUL-terminated). */
+static void copy_field(char *dst, size_t size, const char *src) {
+    size_t i = 0;
+    for (; i < size && src[i] != '\0'; i++) {
+        dst[i] = src[i];
+    }
+    for (; i < size; i++) {
+        dst[i] = '\0';
+    }
+}
+
 static uint32_t cycles_to_us(uint32_t cycles) {
     uint32_t per_us = s_info.cpu_hz / 1000000u;
     return per_us ? cycles / per_us : 0u;
@@ -128,8 +139,8 @@ static uint16_t on_hello(const uint8_t *req, size_t len, size_t *out_len) {
     memcpy(rsp.model_sha256, s_info.model_sha256, sizeof rsp.model_sha256);
     tensor_to_wire(&s_info.input, &rsp.input);
     tensor_to_wire(&s_info.output, &rsp.output);
-    strncpy(rsp.board, hk_platform_board(), sizeof rsp.board);
-    strncpy(rsp.build_id, hk_platform_build_id(), sizeof rsp.build_id);
+    copy_field(rsp.board, sizeof rsp.board, hk_platform_board());
+    copy_field(rsp.build_id, sizeof rsp.build_id, hk_platform_build_id());
     memcpy(s_body + HK_HEADER_SIZE, &rsp, sizeof rsp);
     *out_len = sizeof rsp;
     if (version != HK_PROTOCOL_VERSION) {

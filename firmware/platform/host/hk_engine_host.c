@@ -1,0 +1,175 @@
+/*
+ * hk_engine_host.c - the host port's engine: TFLM's reference kernels through the tflite-micro
+ * runtime (its Python binding, embedded with the CPython C API). Not a re-implementation: the same
+ * kernels, the same model bytes (compiled in from the export's model_buffer.h).
+ *
+ * The runtime segfaults on arenas far below what the model needs, so an arena below the smallest one
+ * the export proved (HK_MODEL_ARENA_HOST_MIN) is refused up front, as AllocateTensors would refuse it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../core/hk_core.h"
+#include "../../engine/hk_engine.h"
+#include "../../protocol/hk_protocol.h"
+#include "hk_host.h"
+#include "model_buffer.h"
+#include "model_config.h"
+
+#ifndef HK_HOST_ARENA_SIZE
+#define HK_HOST_ARENA_SIZE HK_MODEL_ARENA_SIZE /* a test build may override it */
+#endif
+
+static uint8_t s_in[HK_MODEL_INPUT_BYTES];
+static uint8_t s_out[HK_MODEL_OUTPUT_BYTES];
+static PyObject *s_engine; /* instance of the helper class below, NULL when not ready */
+static int s_py_ready;
+
+static const char k_helper[] =
+    "import hashlib\n"
+    "import numpy as np\n"
+    "def sha256(model):\n"
+    "    return hashlib.sha256(bytes(model)).digest()\n"
+    "class Engine:\n"
+    "    def __init__(self, model, arena):\n"
+    "        from tflite_micro.python.tflite_micro import runtime\n"
+    "        self.it = runtime.Interpreter.from_bytes(bytes(model), arena_size=arena)\n"
+    "        d = self.it.get_input_details(0)\n"
+    "        self.shape = tuple(int(v) for v in d['shape'])\n"
+    "        self.dtype = d['dtype']\n"
+    "    def run(self, data):\n"
+    "        self.it.set_input(np.frombuffer(data, dtype=self.dtype).reshape(self.shape), 0)\n"
+    "        self.it.invoke()\n"
+    "        return np.ascontiguousarray(self.it.get_output(0)).tobytes()\n";
+
+static PyObject *s_globals;
+
+static void log_python_error(const char *what) {
+    char msg[HK_MIN_PAYLOAD + 1];
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *text = value ? PyObject_Str(value) : NULL;
+    snprintf(msg, sizeof msg, "%s: %s", what, text ? PyUnicode_AsUTF8(text) : "unknown error");
+    fprintf(stderr, "hk_host: %s\n", msg);
+    hk_core_log(msg);
+    Py_XDECREF(text);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
+static void fill_tensor(hk_tensor_info_t *t, uint8_t dtype, uint8_t ndim, const int32_t *dims, float scale,
+                        int32_t zp, uint32_t bytes) {
+    memset(t, 0, sizeof *t);
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (unsigned i = 0; i < ndim && i < HK_MAX_DIMS; i++) {
+        t->dims[i] = dims[i];
+    }
+    t->scale = scale;
+    t->zero_point = zp;
+    t->bytes = bytes;
+}
+
+int32_t hk_engine_init(hk_engine_info_t *info) {
+    static const int32_t in_dims[] = HK_MODEL_INPUT_DIMS;
+    static const int32_t out_dims[] = HK_MODEL_OUTPUT_DIMS;
+    char msg[HK_MIN_PAYLOAD + 1];
+    memset(info, 0, sizeof *info);
+    info->arena_size = HK_HOST_ARENA_SIZE;
+    info->model_size = HK_MODEL_LEN;
+    info->cpu_hz = 1000000000u; /* host port: one "cycle" is one nanosecond of host time */
+    fill_tensor(&info->input, HK_MODEL_INPUT_DTYPE, HK_MODEL_INPUT_NDIM, in_dims, HK_MODEL_INPUT_SCALE,
+                HK_MODEL_INPUT_ZERO_POINT, HK_MODEL_INPUT_BYTES);
+    fill_tensor(&info->output, HK_MODEL_OUTPUT_DTYPE, HK_MODEL_OUTPUT_NDIM, out_dims, HK_MODEL_OUTPUT_SCALE,
+                HK_MODEL_OUTPUT_ZERO_POINT, HK_MODEL_OUTPUT_BYTES);
+
+    if (!s_py_ready) {
+        Py_InitializeEx(0);
+        s_globals = PyDict_New();
+        PyDict_SetItemString(s_globals, "__builtins__", PyEval_GetBuiltins());
+        PyObject *r = PyRun_String(k_helper, Py_file_input, s_globals, s_globals);
+        if (!r) {
+            log_python_error("cannot start the TFLM runtime");
+            info->status = HK_ENGINE_ERR_IO;
+            return info->status;
+        }
+        Py_DECREF(r);
+        s_py_ready = 1;
+    }
+    PyObject *model = PyBytes_FromStringAndSize((const char *)HK_MODEL_DATA, (Py_ssize_t)HK_MODEL_LEN);
+    PyObject *digest = PyObject_CallFunction(PyDict_GetItemString(s_globals, "sha256"), "O", model);
+    if (digest && PyBytes_Size(digest) == 32) {
+        memcpy(info->model_sha256, PyBytes_AsString(digest), 32);
+    }
+    Py_XDECREF(digest);
+
+    if (g_hk_host_limits.mram_bytes && HK_MODEL_LEN > g_hk_host_limits.mram_bytes) {
+        snprintf(msg, sizeof msg, "model %u B > MRAM %lu B", (unsigned)HK_MODEL_LEN, g_hk_host_limits.mram_bytes);
+        hk_core_log(msg);
+        info->status = HK_ENGINE_ERR_MODEL_TOO_BIG;
+    } else if (g_hk_host_limits.sram_bytes && HK_HOST_ARENA_SIZE > g_hk_host_limits.sram_bytes) {
+        snprintf(msg, sizeof msg, "arena %u B > SRAM %lu B", (unsigned)HK_HOST_ARENA_SIZE, g_hk_host_limits.sram_bytes);
+        hk_core_log(msg);
+        info->status = HK_ENGINE_ERR_ARENA_TOO_BIG;
+    } else if (HK_HOST_ARENA_SIZE < HK_MODEL_ARENA_HOST_MIN) {
+        snprintf(msg, sizeof msg, "AllocateTensors failed: arena %u B, the model needs %u B",
+                 (unsigned)HK_HOST_ARENA_SIZE, (unsigned)HK_MODEL_ARENA_HOST_MIN);
+        hk_core_log(msg);
+        info->status = HK_ENGINE_ERR_ALLOCATE;
+    } else {
+        Py_XDECREF(s_engine);
+        s_engine = PyObject_CallFunction(PyDict_GetItemString(s_globals, "Engine"), "OI", model,
+                                         (unsigned)HK_HOST_ARENA_SIZE);
+        if (!s_engine) {
+            log_python_error("AllocateTensors failed");
+            info->status = HK_ENGINE_ERR_ALLOCATE;
+        } else {
+            info->arena_used = HK_MODEL_ARENA_HOST_MIN; /* the runtime's recorded allocation (export probe) */
+            info->status = HK_ENGINE_OK;
+        }
+    }
+    Py_DECREF(model);
+    return info->status;
+}
+
+uint8_t *hk_engine_input(void) { return s_in; }
+
+const uint8_t *hk_engine_output(void) { return s_out; }
+
+int32_t hk_engine_invoke(uint32_t *cycles) {
+    struct timespec t0, t1;
+    *cycles = 0u;
+    if (!s_engine) {
+        return HK_ENGINE_ERR_NOT_READY;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    PyObject *out = PyObject_CallMethod(s_engine, "run", "y#", (const char *)s_in, (Py_ssize_t)sizeof s_in);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (!out || PyBytes_Size(out) != (Py_ssize_t)sizeof s_out) {
+        if (!out) {
+            log_python_error("Invoke failed");
+        }
+        Py_XDECREF(out);
+        return HK_ENGINE_ERR_INVOKE;
+    }
+    memcpy(s_out, PyBytes_AsString(out), sizeof s_out);
+    Py_DECREF(out);
+    int64_t ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+    *cycles = ns > 0xFFFFFFFF ? 0xFFFFFFFFu : (uint32_t)ns;
+    return HK_ENGINE_OK;
+}
+
+void hk_engine_reset(void) {
+    memset(s_in, 0, sizeof s_in);
+    memset(s_out, 0, sizeof s_out);
+}
+
+void hk_host_engine_shutdown(void) {
+    Py_XDECREF(s_engine);
+    s_engine = NULL;
+}

@@ -1,0 +1,165 @@
+/*
+ * hk_host_main.c - the host port ("virtual EVB"): the firmware's link core on Linux.
+ *
+ * Its UART is a pseudo-terminal: the first line on stdout is "PTY <path>", which the host opens with
+ * pyserial exactly like a board's serial port. Options:
+ *   --board NAME        board name reported in HELLO (e.g. sim:apollo4p_evb)
+ *   --mram-bytes N      emulated application MRAM: a larger model is refused (HELLO alloc_status)
+ *   --sram-bytes N      emulated SRAM: a larger arena is refused
+ *   --baud N            pace both directions as an 8N1 UART at N baud would (0 = unpaced)
+ *   --build-id ID       build id reported in HELLO
+ * It exits when the host closes the pty after having opened it, or on SIGTERM.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../core/hk_core.h"
+#include "../../core/hk_platform.h"
+#include "hk_host.h"
+
+static int s_master = -1;
+static unsigned long s_baud;
+static const char *s_board = "sim";
+static const char *s_build_id = "host";
+static volatile sig_atomic_t s_stop;
+static int s_seen_peer;
+hk_host_limits_t g_hk_host_limits;
+
+static void on_signal(int sig) {
+    (void)sig;
+    s_stop = 1;
+}
+
+static void pace(size_t bytes) {
+    if (s_baud == 0u || bytes == 0u) {
+        return;
+    }
+    /* 8N1: 10 bits on the line per byte */
+    double seconds = (double)bytes * 10.0 / (double)s_baud;
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !s_stop) {
+    }
+}
+
+size_t hk_platform_read(uint8_t *buf, size_t len) {
+    struct pollfd pfd = {s_master, POLLIN, 0};
+    if (poll(&pfd, 1, 20) <= 0) {
+        return 0u;
+    }
+    if (pfd.revents & POLLHUP) {
+        if (s_seen_peer) {
+            s_stop = 1; /* the host closed the port */
+        }
+        struct timespec ts = {0, 20000000L};
+        nanosleep(&ts, NULL);
+        return 0u;
+    }
+    ssize_t n = read(s_master, buf, s_baud ? 1u : len); /* paced: one byte per line time */
+    if (n <= 0) {
+        return 0u;
+    }
+    s_seen_peer = 1;
+    pace((size_t)n);
+    return (size_t)n;
+}
+
+size_t hk_platform_write(const uint8_t *buf, size_t len) {
+    size_t done = 0u;
+    while (done < len && !s_stop) {
+        size_t chunk = s_baud ? 1u : len - done;
+        ssize_t n = write(s_master, buf + done, chunk);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                struct pollfd pfd = {s_master, POLLOUT, 0};
+                (void)poll(&pfd, 1, 100);
+                continue;
+            }
+            break;
+        }
+        pace((size_t)n);
+        done += (size_t)n;
+    }
+    return done;
+}
+
+uint64_t hk_platform_micros(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+const char *hk_platform_board(void) { return s_board; }
+
+const char *hk_platform_build_id(void) { return s_build_id; }
+
+void hk_platform_reset(void) {}
+
+static unsigned long arg_ulong(const char *text, const char *name) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 0);
+    if (errno || !end || *end) {
+        fprintf(stderr, "hk_host: %s needs a number, got '%s'\n", name, text);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "hk_host: option %s needs a value\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "--board")) {
+            s_board = v;
+        } else if (!strcmp(a, "--build-id")) {
+            s_build_id = v;
+        } else if (!strcmp(a, "--mram-bytes")) {
+            g_hk_host_limits.mram_bytes = arg_ulong(v, a);
+        } else if (!strcmp(a, "--sram-bytes")) {
+            g_hk_host_limits.sram_bytes = arg_ulong(v, a);
+        } else if (!strcmp(a, "--baud")) {
+            s_baud = arg_ulong(v, a);
+        } else {
+            fprintf(stderr, "hk_host: unknown option %s\n", a);
+            return 2;
+        }
+        i++;
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+
+    s_master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
+    if (s_master < 0 || grantpt(s_master) != 0 || unlockpt(s_master) != 0) {
+        perror("hk_host: cannot create a pseudo-terminal");
+        return 3;
+    }
+    struct termios tio;
+    if (tcgetattr(s_master, &tio) == 0) {
+        cfmakeraw(&tio);
+        tcsetattr(s_master, TCSANOW, &tio);
+    }
+    printf("PTY %s\n", ptsname(s_master));
+    fflush(stdout);
+
+    hk_core_init();
+    while (!s_stop) {
+        hk_core_poll();
+    }
+    hk_host_engine_shutdown();
+    close(s_master);
+    return 0;
+}

@@ -1,0 +1,267 @@
+"""The host end of the device link: a robust RPC client over any pyserial URL.
+
+Every wait is bounded (open, each packet, each command); a reader thread drains the port so the host
+never deadlocks on a full buffer; a request is retried with the same sequence number after a timeout,
+a NACK or a garbled answer, and the device answers a repeated sequence number from its cache, so a
+retried RUN is neither lost nor executed twice. Errors name the port and the likely cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from hkdeploy.errors import DeviceError
+from hkdeploy.link import protocol as p
+from hkdeploy.link.framing import Decoder, FrameError, Packet, encode_packet
+
+log = logging.getLogger("hkdeploy.link")
+
+# Statuses after which resending the same request can help (the packet was damaged on the way).
+_RETRYABLE = {p.Status.BAD_CRC, p.Status.BAD_LENGTH}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Time limits in seconds."""
+
+    connect: float = 5.0
+    packet: float = 1.0
+    command: float = 30.0
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One inference on the device."""
+
+    output: bytes
+    cycles: int
+    micros: int
+
+
+def open_serial(url: str, baud: int) -> Any:
+    """Open a port or pyserial URL, turning OS errors into hints."""
+    import serial
+
+    try:
+        return serial.serial_for_url(url, baudrate=baud, timeout=0.05, write_timeout=5.0)
+    except serial.SerialException as exc:
+        text = str(exc)
+        if "Permission denied" in text or "Errno 13" in text:
+            hint = "add yourself to the dialout group (sudo usermod -aG dialout $USER) and log in again"
+        elif "busy" in text.lower() or "Errno 16" in text:
+            hint = "another program holds the port (a serial monitor? another hkdeploy?): close it"
+        elif "No such file" in text or "Errno 2" in text:
+            hint = "is the board plugged in? list ports with `python -m serial.tools.list_ports -v`"
+        else:
+            hint = "check the port name or URL (device path, socket://host:port, rfc2217://host:port)"
+        raise DeviceError(f"cannot open {url}: {text}", hint=hint) from exc
+
+
+class DeviceClient:
+    """An open link to one device (a board or the virtual EVB).
+
+    Args:
+        url: device path or pyserial URL.
+        baud: line rate (ignored by USB CDC and ptys).
+        timeouts: time limits.
+        transport: an already open serial-like object (tests wrap one with a fault injector).
+    """
+
+    def __init__(
+        self, url: str, baud: int = 115200, timeouts: Timeouts | None = None, transport: Any = None
+    ) -> None:
+        self.url = url
+        self.timeouts = timeouts or Timeouts()
+        self.ser = transport if transport is not None else open_serial(url, baud)
+        self._decoder = Decoder()
+        self._queue: queue.Queue[Packet | FrameError] = queue.Queue()
+        self._stop = threading.Event()
+        self._seq = 0
+        self.max_payload = p.DEFAULT_PAYLOAD
+        self.info: p.HelloResponse | None = None
+        self.logs: list[str] = []
+        self.stats = {"retries": 0, "frame_errors": 0, "nacks": 0}
+        self._reader = threading.Thread(target=self._read_loop, name=f"hkdeploy-link-{url}", daemon=True)
+        self._reader.start()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                waiting = getattr(self.ser, "in_waiting", 0) or 1
+                data = self.ser.read(waiting)
+            except Exception as exc:  # port vanished (USB unplugged, device reset)
+                self._queue.put(FrameError(p.Status.BAD_LENGTH, f"read failed: {exc}", -1))
+                time.sleep(0.05)
+                continue
+            if not data:
+                continue
+            for item in self._decoder.feed(data):
+                if isinstance(item, Packet) and item.is_event:
+                    text = item.payload.decode("utf-8", errors="replace")
+                    self.logs.append(text)
+                    log.info("device: %s", text)
+                else:
+                    self._queue.put(item)
+
+    def _next_seq(self) -> int:
+        self._seq = self._seq % 0xFFFF + 1
+        return self._seq
+
+    def close(self) -> None:
+        """Stop the reader and close the port (bounded)."""
+        self._stop.set()
+        self._reader.join(timeout=2.0)
+        try:
+            self.ser.close()
+        except Exception:  # closing a vanished port must not mask the real error
+            pass
+
+    def __enter__(self) -> DeviceClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def request(
+        self, msg: p.MsgType, payload: bytes = b"", flags: int = 0, packet_timeout: float | None = None
+    ) -> Packet:
+        """Send one request and return its answer; retries with the same seq (bounded).
+
+        Raises:
+            DeviceError: no valid answer after the retries, or the device answered with an error status.
+        """
+        seq = self._next_seq()
+        wait = packet_timeout or self.timeouts.packet
+        deadline = time.monotonic() + self.timeouts.command
+        tries = self.timeouts.retries + 1
+        last_problem = "no answer"
+        for attempt in range(tries):
+            if attempt:
+                self.stats["retries"] += 1
+            self.ser.write(encode_packet(msg, seq, payload, flags=flags | (p.Flag.RETRY if attempt else 0)))
+            until = min(time.monotonic() + wait, deadline)
+            while True:
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
+                if isinstance(item, FrameError):
+                    self.stats["frame_errors"] += 1
+                    last_problem = f"garbled answer ({item.detail})"
+                    break  # resend at once rather than wait out the timeout
+                if item.type == p.MsgType.NACK and item.seq in (seq, 0):
+                    self.stats["nacks"] += 1
+                    if item.status in _RETRYABLE:
+                        last_problem = f"NACK {p.Status(item.status).name}"
+                        break
+                    self._raise_status(msg, item.status)
+                if item.seq != seq or item.type != msg:
+                    continue  # a stale answer to an earlier try
+                if item.status != p.Status.OK:
+                    self._raise_status(msg, item.status)
+                return item
+            if time.monotonic() >= deadline:
+                break
+        raise DeviceError(
+            f"{msg.name} on {self.url}: {last_problem} after {tries} tries",
+            hint="is the firmware running and the baud rate right (link.baud)? Tx/Rx swapped? "
+            "For a board, press reset; for the virtual EVB, see its log",
+        )
+
+    def _raise_status(self, msg: p.MsgType, status: int) -> None:
+        text, hint = p.STATUS_TEXT.get(
+            status, (f"unknown status {status}", "update hkdeploy and the firmware")
+        )
+        raise DeviceError(f"{msg.name} on {self.url} failed: {text} (status {status})", hint=hint or None)
+
+    # -- commands ---------------------------------------------------------------------------------
+    def hello(self, host_max_payload: int = 4096) -> p.HelloResponse:
+        """Handshake; negotiates the payload size. A device that never answers gets a first-contact hint."""
+        try:
+            pkt = self.request(
+                p.MsgType.HELLO,
+                p.HelloRequest(host_max_payload, p.PROTOCOL_VERSION).pack(),
+                packet_timeout=min(self.timeouts.connect, self.timeouts.packet * 2),
+            )
+        except DeviceError as exc:
+            if "tries" in exc.message:
+                raise DeviceError(
+                    f"no answer to HELLO on {self.url}",
+                    hint="is the hkdeploy firmware flashed and running? wrong baud rate? Tx/Rx swapped? "
+                    "(hkdeploy flash, then press reset)",
+                ) from exc
+            raise
+        self.info = p.HelloResponse.unpack(pkt.payload)
+        self.max_payload = self.info.max_payload
+        return self.info
+
+    def check_ready(self, expected_sha256: bytes | None) -> p.HelloResponse:
+        """HELLO, then refuse a device whose allocation failed or whose model is not the exported one."""
+        info = self.info or self.hello()
+        if info.alloc_status != 0:
+            text, hint = p.STATUS_TEXT.get(info.alloc_status, ("unknown engine status", ""))
+            detail = "; ".join(self.logs[-2:])
+            raise DeviceError(
+                f"{self.url}: the device cannot run the model: {text}"
+                + (f" ({detail})" if detail else "")
+                + f"; arena {info.arena_size} B",
+                hint=hint or None,
+            )
+        if expected_sha256 is not None and info.model_sha256 != expected_sha256:
+            raise DeviceError(
+                f"{self.url} runs another model (SHA-256 {info.model_sha256.hex()[:12]}…, export has "
+                f"{expected_sha256.hex()[:12]}…): stale firmware",
+                hint="rebuild and flash: hkdeploy build && hkdeploy flash (or hkdeploy run)",
+            )
+        return info
+
+    def run(self, frame: bytes) -> RunResult:
+        """Stream one input tensor (chunked to the negotiated payload) and get the output and timing."""
+        step = self.max_payload - p.RunRequest.SIZE
+        offset = 0
+        while True:
+            chunk = frame[offset : offset + step]
+            last = offset + len(chunk) >= len(frame)
+            pkt = self.request(
+                p.MsgType.RUN, p.RunRequest(offset, chunk).pack(), flags=0 if last else p.Flag.MORE
+            )
+            if last:
+                break
+            offset += len(chunk)
+        rsp = p.RunResponse.unpack(pkt.payload)
+        out = bytearray(rsp.data)
+        while len(out) < rsp.output_bytes:
+            room = self.max_payload - p.GetOutputResponse.SIZE
+            more = p.GetOutputResponse.unpack(
+                self.request(p.MsgType.GET_OUTPUT, p.GetOutputRequest(len(out), room).pack()).payload
+            )
+            if not more.data:
+                raise DeviceError(f"{self.url}: GET_OUTPUT returned no data at offset {len(out)}")
+            out += more.data
+        return RunResult(bytes(out), rsp.cycles, rsp.micros)
+
+    def perf(self, warmup: int = 5, runs: int = 20) -> p.PerfResponse:
+        """Latency of Invoke() on the device's current input."""
+        timeout = max(self.timeouts.packet, 2.0 + (warmup + runs) * 0.5)
+        return p.PerfResponse.unpack(
+            self.request(p.MsgType.PERF, p.PerfRequest(warmup, runs).pack(), packet_timeout=timeout).payload
+        )
+
+    def reset(self) -> None:
+        """Soft reset; the next command must be HELLO."""
+        self.request(p.MsgType.RESET)
+        self.info = None
+        self.max_payload = p.DEFAULT_PAYLOAD

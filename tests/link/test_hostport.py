@@ -1,0 +1,149 @@
+"""The virtual EVB end to end: the firmware core + TFLM engine on a pty, driven by the real client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hkdeploy.boards import get_board
+from hkdeploy.errors import DeviceError
+from hkdeploy.link.client import DeviceClient, Timeouts
+from hkdeploy.link.hostport import HostPort, build_host_port
+
+
+@pytest.fixture(scope="session")
+def host_binary(exported_demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_host_port(exported_demo.export_dir, tmp_path_factory.mktemp("hostport") / "hk_host")
+
+
+@pytest.fixture(scope="session")
+def golden(exported_demo: Any) -> tuple[np.ndarray, np.ndarray, bytes]:
+    with np.load(exported_demo.export_dir / "test_data.npz") as d:
+        raw, tflm = d["input_raw"], d["tflm"]
+    return raw, tflm, bytes.fromhex(exported_demo.model_info.sha256)
+
+
+@pytest.fixture
+def device(host_binary: Path, tmp_path: Path) -> Iterator[DeviceClient]:
+    limits = get_board("sim").limits()
+    with HostPort(
+        host_binary, "sim:apollo4p_evb", limits.app_bytes, limits.sram_bytes, log_path=tmp_path / "hp.log"
+    ) as hp:
+        client = DeviceClient(hp.url, timeouts=Timeouts(packet=2.0, command=20.0))
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+def test_hello_and_1000_runs_bit_exact_with_tflm(
+    device: DeviceClient, golden: Any, exported_demo: Any
+) -> None:
+    raw, tflm, sha = golden
+    info = device.check_ready(sha)
+    assert info.board == "sim:apollo4p_evb" and info.alloc_status == 0
+    assert info.arena_size == exported_demo.arena.board and info.arena_used == exported_demo.arena.host_min
+    assert info.input.nbytes == 1250 and info.max_payload == 1600
+    for i in range(1000):
+        k = i % len(raw)
+        result = device.run(raw[k].tobytes())
+        assert np.array_equal(np.frombuffer(result.output, np.int8), tflm[k]), f"frame {i}"
+        assert result.cycles > 0
+    assert device.stats["retries"] == 0
+
+
+def test_perf_and_reset(device: DeviceClient, golden: Any) -> None:
+    raw, tflm, sha = golden
+    device.check_ready(sha)
+    device.run(raw[0].tobytes())
+    perf = device.perf(warmup=3, runs=15)
+    assert perf.runs == 15 and 0 < perf.cycles_min <= perf.cycles_median <= perf.cycles_max
+    assert perf.cpu_hz == 1_000_000_000  # host port: cycles are nanoseconds of host time
+    device.reset()
+    device.check_ready(sha)
+    assert np.array_equal(np.frombuffer(device.run(raw[1].tobytes()).output, np.int8), tflm[1])
+
+
+def test_stale_model_hash_is_refused(device: DeviceClient) -> None:
+    with pytest.raises(DeviceError) as err:
+        device.check_ready(b"\x11" * 32)
+    assert "stale firmware" in err.value.message and "flash" in (err.value.hint or "")
+
+
+def test_allocation_failure_is_refused_with_the_size_needed(
+    exported_demo: Any, golden: Any, tmp_path: Path
+) -> None:
+    needed = exported_demo.arena.host_min
+    binary = build_host_port(exported_demo.export_dir, tmp_path / "hk_small", arena_override=needed - 64)
+    with (
+        HostPort(binary, "sim:apollo4p_evb") as hp,
+        DeviceClient(hp.url, timeouts=Timeouts(packet=2.0)) as dev,
+    ):
+        with pytest.raises(DeviceError) as err:
+            dev.check_ready(golden[2])
+        assert "AllocateTensors failed" in err.value.message and f"needs {needed} B" in err.value.message
+        with pytest.raises(DeviceError, match=r"initialise|ENGINE"):
+            dev.run(golden[0][0].tobytes())
+
+
+def test_model_too_big_for_the_emulated_board(host_binary: Path, golden: Any) -> None:
+    with (
+        HostPort(host_binary, "sim:tiny", mram_bytes=1000, sram_bytes=1 << 20) as hp,
+        DeviceClient(hp.url) as dev,
+    ):
+        with pytest.raises(DeviceError, match="does not fit the board's MRAM"):
+            dev.check_ready(golden[2])
+
+
+def test_no_stray_process_after_stop(host_binary: Path) -> None:
+    with HostPort(host_binary) as hp:
+        pid = hp.pid
+        assert pid is not None
+        os.kill(pid, 0)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_silent_port_gets_first_contact_hint(tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    try:
+        with DeviceClient(
+            os.ttyname(slave), timeouts=Timeouts(connect=0.3, packet=0.2, command=2, retries=1)
+        ) as dev:
+            with pytest.raises(DeviceError) as err:
+                dev.hello()
+        assert "no answer to HELLO" in err.value.message and "baud" in (err.value.hint or "")
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_unopenable_port_has_a_hint() -> None:
+    with pytest.raises(DeviceError) as err:
+        DeviceClient("/dev/ttyNOPE0")
+    assert "cannot open /dev/ttyNOPE0" in err.value.message and err.value.hint
+
+
+def test_recovers_from_corruption_drops_and_duplicates(host_binary: Path, golden: Any) -> None:
+    from hkdeploy.link.client import open_serial
+    from hkdeploy.link.faults import FaultyTransport
+
+    raw, tflm, sha = golden
+    with HostPort(host_binary, "sim:apollo4p_evb") as hp:
+        faulty = FaultyTransport(
+            open_serial(hp.url, 115200), corrupt=0.01, drop=0.002, duplicate=0.002, seed=7
+        )
+        with DeviceClient(
+            hp.url, timeouts=Timeouts(packet=0.08, command=60, retries=60), transport=faulty
+        ) as dev:
+            dev.hello(host_max_payload=64)  # small packets: at 1 % byte errors most still get through
+            dev.check_ready(sha)
+            outputs = [dev.run(raw[k].tobytes()).output for k in range(100)]
+        assert faulty.damaged > 500 and dev.stats["retries"] > 50
+    for k, out in enumerate(outputs):
+        assert np.array_equal(np.frombuffer(out, np.int8), tflm[k]), k
