@@ -1,7 +1,7 @@
 """Render both ends of the wire protocol from ``firmware/protocol/spec.yaml``.
 
-``python -m hkdeploy.link.codegen`` writes ``firmware/protocol/hk_protocol.h`` and
-``hkdeploy/link/protocol.py``; ``--check`` exits 1 when a committed file differs from the spec.
+``python -m hkdeploy.link.codegen`` writes ``firmware/protocol/hk_protocol.h``,
+``hkdeploy/link/protocol.py`` and ``docs/protocol.md``; ``--check`` exits 1 when a committed file differs from the spec.
 Output is byte-for-byte reproducible (no timestamps, LF).
 """
 
@@ -24,6 +24,7 @@ PKG = Path(__file__).resolve().parent
 SPEC = firmware_dir() / "protocol" / "spec.yaml"
 C_OUT = firmware_dir() / "protocol" / "hk_protocol.h"
 PY_OUT = PKG / "protocol.py"
+DOC_OUT = PKG.parent.parent / "docs" / "protocol.md"
 
 _SCALARS = {
     "uint8_t": "B",
@@ -161,6 +162,7 @@ def render_all(path: Path = SPEC) -> dict[Path, str]:
     return {
         C_OUT: render_template("protocol/hk_protocol.h.j2", spec=spec),
         PY_OUT: render_template("protocol/protocol.py.j2", spec=spec),
+        DOC_OUT: render_template("protocol/protocol.md.j2", spec=spec),
     }
 
 

@@ -39,14 +39,31 @@ static void on_signal(int sig) {
     s_stop = 1;
 }
 
-static void pace(size_t bytes) {
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Line-rate emulation: each direction is a wire that is busy 10 bits per byte (8N1). A byte can only
+ * leave (or be delivered) once its wire is free; we sleep until then, so the average rate is exact
+ * even though the OS sleeps in coarse steps. */
+static double s_line_free[2];
+
+static void pace(int dir, size_t bytes) {
     if (s_baud == 0u || bytes == 0u) {
         return;
     }
-    /* 8N1: 10 bits on the line per byte */
-    double seconds = (double)bytes * 10.0 / (double)s_baud;
-    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !s_stop) {
+    double now = now_s();
+    if (s_line_free[dir] < now) {
+        s_line_free[dir] = now;
+    }
+    s_line_free[dir] += (double)bytes * 10.0 / (double)s_baud;
+    double wait = s_line_free[dir] - now;
+    if (wait > 0.0002) {
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !s_stop) {
+        }
     }
 }
 
@@ -63,19 +80,19 @@ size_t hk_platform_read(uint8_t *buf, size_t len) {
         nanosleep(&ts, NULL);
         return 0u;
     }
-    ssize_t n = read(s_master, buf, s_baud ? 1u : len); /* paced: one byte per line time */
+    ssize_t n = read(s_master, buf, len);
     if (n <= 0) {
         return 0u;
     }
     s_seen_peer = 1;
-    pace((size_t)n);
+    pace(0, (size_t)n); /* host -> device wire */
     return (size_t)n;
 }
 
 size_t hk_platform_write(const uint8_t *buf, size_t len) {
     size_t done = 0u;
     while (done < len && !s_stop) {
-        size_t chunk = s_baud ? 1u : len - done;
+        size_t chunk = s_baud ? 1u : len - done; /* paced: bytes leave one line time apart */
         ssize_t n = write(s_master, buf + done, chunk);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
@@ -85,7 +102,7 @@ size_t hk_platform_write(const uint8_t *buf, size_t len) {
             }
             break;
         }
-        pace((size_t)n);
+        pace(1, (size_t)n); /* device -> host wire */
         done += (size_t)n;
     }
     return done;
