@@ -61,3 +61,21 @@ def test_board_fit_names_the_numbers(tmp_path: Path) -> None:
     huge = ArenaResult(host_min=4_000_000, recorded=4_000_000, board=5_000_000, probes=3)
     with pytest.raises(UserError, match="apollo4p_evb's SRAM"):
         check_board_fit(_info(900), huge, sim)
+
+
+def test_boards_command_lists_every_board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hkdeploy.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: my_board\nsoc: X\ncore: cortex-m4f\napp_bytes: 1048576\nsram_bytes: 4096\n")
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["boards", "--file", str(path)]) == 0
+    out = buf.getvalue()
+    for name in ("apollo3p_evb", "apollo4p_evb", "apollo4l_evb", "apollo510_evb", "sim", "my_board"):
+        assert name in out
+    assert "AMAP42KK-KBR" in out and "1024 KiB" in out
