@@ -55,7 +55,9 @@ static void pace(int dir, size_t bytes) {
         return;
     }
     double now = now_s();
-    if (s_line_free[dir] < now) {
+    /* Bytes queued back to back keep the wire's schedule (a sleep that overshot is paid back by the
+     * next bytes); only a wire idle for over 2 ms starts a new schedule at "now". */
+    if (s_line_free[dir] < now - 0.002) {
         s_line_free[dir] = now;
     }
     s_line_free[dir] += (double)bytes * 10.0 / (double)s_baud;
