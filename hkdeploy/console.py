@@ -57,8 +57,8 @@ def info(message: str) -> None:
 
 
 @contextmanager
-def progress(transient: bool = True) -> Iterator[Progress]:
-    """A rich progress display (disabled when quiet)."""
+def progress(transient: bool = True, enabled: bool = True) -> Iterator[Progress]:
+    """A rich progress display (disabled when quiet or not ``enabled``)."""
     prog = Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -68,7 +68,7 @@ def progress(transient: bool = True) -> Iterator[Progress]:
         TextColumn("{task.fields[status]}"),
         console=console,
         transient=transient,
-        disable=verbosity() == 0,
+        disable=verbosity() == 0 or not enabled,
     )
     with prog:
         yield prog

@@ -146,7 +146,7 @@ def quantize(x: Array, scale: float, zero_point: int, dtype: npt.DTypeLike) -> A
     return np.clip(q, info.min, info.max).astype(dt)
 
 
-def latency_stats(values: Array) -> dict[str, float]:
+def latency_stats(values: npt.ArrayLike) -> dict[str, float]:
     """min / median / p95 / max / mean of a latency series."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
