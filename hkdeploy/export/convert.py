@@ -87,9 +87,12 @@ def _convert(spec: ConvertSpec) -> bytes:  # runs in the child
     import tensorflow as tf
 
     import hkdeploy.export.qat  # noqa: F401  (registers the QAT layers for loading)
-    from hkdeploy.export.load import deployable
+    from hkdeploy.export.load import _custom_objects, deployable
 
-    model = keras.models.load_model(spec.model_path, compile=False)
+    _custom_objects()  # neuralspot-edge layers
+    # The file is the staged copy hkdeploy itself wrote from the model the user configured; a
+    # SavedModel input is wrapped in a TFSMLayer, which Keras' safe mode refuses to reload.
+    model = keras.models.load_model(spec.model_path, compile=False, safe_mode=False)
     fixed = deployable(model, spec.use_logits)
 
     if spec.conversion == "saved_model":
