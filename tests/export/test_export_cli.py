@@ -31,6 +31,8 @@ def test_threshold_failure_exits_1_after_writing_everything(exported_demo: Any, 
             f"test_metric_threshold={drop / 2}",
             "--set",
             "quantization.debug=true",
+            "--set",
+            f"tflm_file={tmp_path / 'app' / 'model_buffer.h'}",
         ],
         capture_output=True,
         text=True,
@@ -44,6 +46,8 @@ def test_threshold_failure_exits_1_after_writing_everything(exported_demo: Any, 
     report = json.loads((tmp_path / "export" / "export_report.json").read_text())
     assert report["verdict"]["passed"] is False and report["verdict"]["threshold"] == drop / 2
     assert json.loads((tmp_path / "config.json").read_text())["command"] == "export"
+    copied = tmp_path / "app" / "model_buffer.h"  # tflm_file: the header is copied for the user's app
+    assert copied.read_bytes() == (tmp_path / "export" / "model_buffer.h").read_bytes()
     rows = report["quantization_debug"]  # quantization.debug: TF's debugger, one row per quantized tensor
     assert rows and {"op", "tensor", "scale", "rmse_in_scales"} <= set(rows[0])
     assert ">Per-layer quantization error</h2>" in (tmp_path / "export" / "report.html").read_text()
