@@ -2,7 +2,7 @@
 # - warning-free cross-compilation for Cortex-M4F (Apollo3/4) and Cortex-M55 (Apollo5) with -Werror;
 # - the behaviour tests live in tests/link/test_core_pipe.py (pytest builds the core with gcc + ASan/UBSan).
 # `make fuzz` runs the libFuzzer harness of the decoder (FUZZ_SECONDS, default 60).
-CORE_SRC := firmware/core/hk_core.c firmware/core/hk_cobs.c firmware/core/hk_crc32.c
+CORE_SRC := $(wildcard firmware/core/*.c)
 CORE_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wconversion -Os
 ARM_GCC ?= arm-none-eabi-gcc
 FUZZ_SECONDS ?= 60

@@ -47,6 +47,7 @@ typedef struct {
     uint32_t frames_bad;
     uint32_t cache_hits;
     uint32_t invokes;
+    uint32_t nacks;
 } hk_core_stats_t;
 
 const hk_core_stats_t *hk_core_stats(void);

@@ -90,7 +90,7 @@ _Static_assert(sizeof(hk_hello_req_t) == 4, "hk_hello_req_t size");
 typedef struct HK_PACKED {
     uint16_t protocol_version;
     uint16_t max_payload; /* min(device, host) maximum payload */
-    uint16_t rx_credits; /* packets the device can buffer before it must answer */
+    uint16_t rx_credits; /* requests the host may have unanswered at once (each answer returns one) */
     int16_t alloc_status; /* engine status of AllocateTensors (0 = ok) */
     uint32_t arena_size;
     uint32_t arena_used;
@@ -113,7 +113,7 @@ _Static_assert(sizeof(hk_set_input_req_t) == 4, "hk_set_input_req_t size");
 /* SET_INPUT response */
 typedef struct HK_PACKED {
     uint32_t received; /* bytes of the input tensor written so far */
-    uint16_t credits; /* chunks the host may send before the next answer */
+    uint16_t credits; /* the window: requests the host may have unanswered at once */
 } hk_set_input_rsp_t;
 _Static_assert(sizeof(hk_set_input_rsp_t) == 6, "hk_set_input_rsp_t size");
 
@@ -164,8 +164,11 @@ typedef struct HK_PACKED {
     uint32_t cycles_min;
     uint32_t cycles_median;
     uint32_t cycles_max;
-    uint32_t cpu_hz;
+    uint32_t cpu_hz; /* clock that converts cycles to time */
+    uint32_t us_min; /* cycles_min in microseconds (cycles * 1e6 / cpu_hz, 0 if cpu_hz is 0) */
+    uint32_t us_median;
+    uint32_t us_max;
 } hk_perf_rsp_t;
-_Static_assert(sizeof(hk_perf_rsp_t) == 18, "hk_perf_rsp_t size");
+_Static_assert(sizeof(hk_perf_rsp_t) == 30, "hk_perf_rsp_t size");
 
 #endif /* HK_PROTOCOL_H */

@@ -22,14 +22,13 @@ from pathlib import Path
 from types import TracebackType
 
 from hkdeploy.errors import DeviceError, ToolError
+from hkdeploy.link import CORE_SOURCES
 from hkdeploy.paths import firmware_dir
 
 HOST_SOURCES = (
     "platform/host/hk_host_main.c",
     "platform/host/hk_engine_host.c",
-    "core/hk_core.c",
-    "core/hk_cobs.c",
-    "core/hk_crc32.c",
+    *CORE_SOURCES,
 )
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0

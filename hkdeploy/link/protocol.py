@@ -101,7 +101,7 @@ STATUS_TEXT: dict[int, tuple[str, str]] = {
         "run hkdeploy build again; check the host port's stderr",
     ),
     16: (
-        "a packet arrived with a bad CRC",
+        "a packet arrived damaged (bad CRC or COBS encoding)",
         "line noise or a wrong baud rate: check link.baud and the cable",
     ),
     17: (
@@ -236,7 +236,7 @@ class HelloResponse:
 
     protocol_version: int
     max_payload: int  # min(device, host) maximum payload
-    rx_credits: int  # packets the device can buffer before it must answer
+    rx_credits: int  # requests the host may have unanswered at once (each answer returns one)
     alloc_status: int  # engine status of AllocateTensors (0 = ok)
     arena_size: int
     arena_used: int
@@ -339,7 +339,7 @@ class SetInputResponse:
     """SET_INPUT response."""
 
     received: int  # bytes of the input tensor written so far
-    credits: int  # chunks the host may send before the next answer
+    credits: int  # the window: requests the host may have unanswered at once
     FORMAT: ClassVar[str] = "<IH"
     SIZE: ClassVar[int] = 6  # bytes of the fixed part
 
@@ -625,9 +625,12 @@ class PerfResponse:
     cycles_min: int
     cycles_median: int
     cycles_max: int
-    cpu_hz: int
-    FORMAT: ClassVar[str] = "<HIIII"
-    SIZE: ClassVar[int] = 18  # bytes of the fixed part
+    cpu_hz: int  # clock that converts cycles to time
+    us_min: int  # cycles_min in microseconds (cycles * 1e6 / cpu_hz, 0 if cpu_hz is 0)
+    us_median: int
+    us_max: int
+    FORMAT: ClassVar[str] = "<HIIIIIII"
+    SIZE: ClassVar[int] = 30  # bytes of the fixed part
 
     def values(self) -> list[Any]:
         """The fixed part's values, flattened in struct order."""
@@ -637,6 +640,9 @@ class PerfResponse:
             self.cycles_median,
             self.cycles_max,
             self.cpu_hz,
+            self.us_min,
+            self.us_median,
+            self.us_max,
         ]
 
     @classmethod
@@ -648,6 +654,9 @@ class PerfResponse:
             cycles_median=next(it),
             cycles_max=next(it),
             cpu_hz=next(it),
+            us_min=next(it),
+            us_median=next(it),
+            us_max=next(it),
         )
 
     def pack(self) -> bytes:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from hkdeploy.link import CORE_SOURCES
 from hkdeploy.link import protocol as p
 from hkdeploy.link.framing import Decoder, FrameError, Packet, encode_packet
 
 REPO = Path(__file__).resolve().parents[2]
-CORE = ["firmware/core/hk_core.c", "firmware/core/hk_cobs.c", "firmware/core/hk_crc32.c"]
+CORE = [f"firmware/{src}" for src in CORE_SOURCES]
 IN_BYTES = 300
 
 
@@ -195,6 +196,9 @@ def test_perf_and_split_commands(pipe: Pipe) -> None:
         perf.runs == 5
         and perf.cycles_min <= perf.cycles_median <= perf.cycles_max
         and perf.cpu_hz == 96_000_000
+    )
+    assert (perf.us_min, perf.us_median, perf.us_max) == tuple(
+        c * 1_000_000 // perf.cpu_hz for c in (perf.cycles_min, perf.cycles_median, perf.cycles_max)
     )
     assert pipe.request(p.MsgType.PERF, p.PerfRequest(0, 0).pack()).status == p.Status.BAD_REQUEST
     bad = pipe.request(p.MsgType.SET_INPUT, p.SetInputRequest(IN_BYTES - 2, b"abcd").pack())

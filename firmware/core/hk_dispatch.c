@@ -1,0 +1,273 @@
+/*
+ * hk_dispatch.c - the command layer of the device: HELLO (payload negotiation, device and model
+ * description), SET_INPUT / INVOKE / GET_OUTPUT, RUN (chunked input, Invoke(), output), PERF and
+ * RESET, on top of the engine API (hk_engine.h). Every error path returns a protocol status.
+ */
+#include <string.h>
+
+#include "../engine/hk_engine.h"
+#include "../protocol/hk_protocol.h"
+#include "hk_core.h"
+#include "hk_core_internal.h"
+#include "hk_platform.h"
+
+_Static_assert(HK_PERF_MAX_RUNS >= 1u && HK_PERF_MAX_RUNS <= 0xFFFFu, "HK_PERF_MAX_RUNS");
+_Static_assert(HK_MAX_DIMS == 6, "hk_wire_tensor_t carries 6 dims");
+_Static_assert(sizeof(hk_hello_rsp_t) <= HK_DEFAULT_PAYLOAD, "HELLO (exempt from negotiation) must fit the default payload");
+
+static hk_engine_info_t s_info;
+static uint16_t s_payload = HK_DEFAULT_PAYLOAD;
+static uint32_t s_in_received;
+static uint32_t s_last_cycles;
+static int s_reset_pending;
+
+static void tensor_to_wire(const hk_tensor_info_t *t, hk_wire_tensor_t *w) {
+    memset(w, 0, sizeof *w);
+    w->dtype = t->dtype;
+    w->ndim = t->ndim;
+    for (unsigned i = 0; i < HK_MAX_DIMS; i++) {
+        w->dims[i] = t->dims[i];
+    }
+    w->scale = t->scale;
+    w->zero_point = t->zero_point;
+    w->nbytes = t->bytes;
+}
+
+/* Fixed-width text field: copied up to its size, NUL-padded (not necessarily NUL-terminated). */
+static void copy_field(char *dst, size_t size, const char *src) {
+    size_t i = 0;
+    for (; src != NULL && i < size && src[i] != '\0'; i++) {
+        dst[i] = src[i];
+    }
+    for (; i < size; i++) {
+        dst[i] = '\0';
+    }
+}
+
+static uint32_t cycles_to_us(uint32_t cycles) {
+    return s_info.cpu_hz ? (uint32_t)((uint64_t)cycles * 1000000u / s_info.cpu_hz) : 0u;
+}
+
+static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_t *rsp_len) {
+    if (len != sizeof(hk_hello_req_t)) {
+        return HK_STATUS_BAD_REQUEST;
+    }
+    uint16_t host_max = hk_get_u16(req);
+    uint16_t version = hk_get_u16(req + 2);
+    uint16_t negotiated = host_max < HK_MAX_PAYLOAD ? host_max : (uint16_t)HK_MAX_PAYLOAD;
+    if (negotiated < HK_MIN_PAYLOAD) {
+        negotiated = HK_MIN_PAYLOAD;
+    }
+    hk_hello_rsp_t rsp;
+    memset(&rsp, 0, sizeof rsp);
+    rsp.protocol_version = HK_PROTOCOL_VERSION;
+    rsp.max_payload = negotiated;
+    rsp.rx_credits = HK_RX_CREDITS;
+    rsp.alloc_status = (int16_t)s_info.status;
+    rsp.arena_size = s_info.arena_size;
+    rsp.arena_used = s_info.arena_used;
+    rsp.model_size = s_info.model_size;
+    rsp.cpu_hz = s_info.cpu_hz;
+    memcpy(rsp.model_sha256, s_info.model_sha256, sizeof rsp.model_sha256);
+    tensor_to_wire(&s_info.input, &rsp.input);
+    tensor_to_wire(&s_info.output, &rsp.output);
+    copy_field(rsp.board, sizeof rsp.board, hk_platform_board());
+    copy_field(rsp.build_id, sizeof rsp.build_id, hk_platform_build_id());
+    /* The packed struct's memory is the wire layout on a little-endian CPU (all Cortex-M are). */
+    memcpy(rsp_buf, &rsp, sizeof rsp);
+    *rsp_len = sizeof rsp;
+    if (version != HK_PROTOCOL_VERSION) {
+        return HK_STATUS_VERSION; /* described anyway, so the host can name both versions */
+    }
+    s_payload = negotiated;
+    return HK_STATUS_OK;
+}
+
+/* Write one input chunk (offset + data); the last chunk must complete the tensor. */
+static uint16_t write_input(const uint8_t *req, size_t len, int last) {
+    if (len < sizeof(hk_set_input_req_t)) {
+        return HK_STATUS_BAD_REQUEST;
+    }
+    uint32_t offset = hk_get_u32(req);
+    size_t n = len - sizeof(hk_set_input_req_t);
+    if ((uint64_t)offset + n > s_info.input.bytes) {
+        return HK_STATUS_BAD_OFFSET;
+    }
+    memcpy(hk_engine_input() + offset, req + sizeof(hk_set_input_req_t), n);
+    s_in_received = offset + (uint32_t)n;
+    if (last && s_in_received != s_info.input.bytes) {
+        return HK_STATUS_BAD_OFFSET;
+    }
+    return HK_STATUS_OK;
+}
+
+static size_t chunk_ack(uint8_t *rsp) {
+    hk_put_u32(rsp, s_in_received);
+    hk_put_u16(rsp + 4, (uint16_t)HK_RX_CREDITS);
+    return sizeof(hk_set_input_rsp_t);
+}
+
+static uint16_t invoke(void) {
+    uint32_t cycles = 0u;
+    int32_t st = hk_engine_invoke(&cycles);
+    hk_link_count_invoke();
+    s_last_cycles = cycles;
+    return st == HK_ENGINE_OK ? HK_STATUS_OK : (uint16_t)st;
+}
+
+static size_t output_chunk(uint32_t offset, size_t room, uint8_t *dst) {
+    size_t n = s_info.output.bytes > offset ? s_info.output.bytes - offset : 0u;
+    if (n > room) {
+        n = room;
+    }
+    memcpy(dst, hk_engine_output() + offset, n);
+    return n;
+}
+
+static uint16_t on_run(const uint8_t *req, size_t len, uint8_t flags, uint8_t *rsp, size_t *rsp_len) {
+    int more = (flags & HK_FLAG_MORE) != 0u;
+    uint16_t st = write_input(req, len, !more);
+    if (st != HK_STATUS_OK) {
+        return st;
+    }
+    if (more) { /* a chunk: acknowledged with the window, like SET_INPUT */
+        *rsp_len = chunk_ack(rsp);
+        return HK_STATUS_OK;
+    }
+    st = invoke();
+    if (st != HK_STATUS_OK) {
+        return st;
+    }
+    hk_put_u32(rsp, s_last_cycles);
+    hk_put_u32(rsp + 4, cycles_to_us(s_last_cycles));
+    hk_put_u32(rsp + 8, s_info.output.bytes);
+    size_t head = sizeof(hk_run_rsp_t);
+    *rsp_len = head + output_chunk(0u, s_payload - head, rsp + head);
+    return HK_STATUS_OK;
+}
+
+static void sort_u32(uint32_t *v, unsigned n) {
+    for (unsigned i = 1; i < n; i++) {
+        uint32_t x = v[i];
+        unsigned j = i;
+        while (j > 0u && v[j - 1u] > x) {
+            v[j] = v[j - 1u];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+static uint16_t on_perf(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rsp_len) {
+    static uint32_t cycles[HK_PERF_MAX_RUNS]; /* static: kept off the (small) main stack */
+    if (len != sizeof(hk_perf_req_t)) {
+        return HK_STATUS_BAD_REQUEST;
+    }
+    uint16_t warmup = hk_get_u16(req);
+    uint16_t runs = hk_get_u16(req + 2);
+    if (runs == 0u || runs > HK_PERF_MAX_RUNS) {
+        return HK_STATUS_BAD_REQUEST;
+    }
+    for (uint32_t i = 0; i < (uint32_t)warmup + runs; i++) {
+        uint16_t st = invoke();
+        if (st != HK_STATUS_OK) {
+            return st;
+        }
+        if (i >= warmup) {
+            cycles[i - warmup] = s_last_cycles;
+        }
+    }
+    sort_u32(cycles, runs);
+    uint32_t median = (runs % 2u) ? cycles[runs / 2u]
+                                  : (uint32_t)(((uint64_t)cycles[runs / 2u - 1u] + cycles[runs / 2u]) / 2u);
+    hk_put_u16(rsp, runs);
+    hk_put_u32(rsp + 2, cycles[0]);
+    hk_put_u32(rsp + 6, median);
+    hk_put_u32(rsp + 10, cycles[runs - 1u]);
+    hk_put_u32(rsp + 14, s_info.cpu_hz);
+    hk_put_u32(rsp + 18, cycles_to_us(cycles[0]));
+    hk_put_u32(rsp + 22, cycles_to_us(median));
+    hk_put_u32(rsp + 26, cycles_to_us(cycles[runs - 1u]));
+    *rsp_len = sizeof(hk_perf_rsp_t);
+    return HK_STATUS_OK;
+}
+
+static uint16_t on_get_output(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rsp_len) {
+    if (len != sizeof(hk_get_output_req_t)) {
+        return HK_STATUS_BAD_REQUEST;
+    }
+    uint32_t offset = hk_get_u32(req);
+    uint16_t want = hk_get_u16(req + 4);
+    if (offset > s_info.output.bytes) {
+        return HK_STATUS_BAD_OFFSET;
+    }
+    size_t head = sizeof(hk_get_output_rsp_t);
+    size_t room = s_payload - head;
+    hk_put_u32(rsp, offset);
+    *rsp_len = head + output_chunk(offset, want < room ? want : room, rsp + head);
+    return HK_STATUS_OK;
+}
+
+uint16_t hk_dispatch(uint8_t type, uint8_t flags, const uint8_t *req, size_t len, uint8_t *rsp, size_t *rsp_len) {
+    *rsp_len = 0u;
+    switch (type) {
+    case HK_MSG_HELLO:
+        return on_hello(req, len, rsp, rsp_len);
+    case HK_MSG_RESET:
+        s_reset_pending = 1;
+        return HK_STATUS_OK;
+    case HK_MSG_SET_INPUT:
+    case HK_MSG_INVOKE:
+    case HK_MSG_GET_OUTPUT:
+    case HK_MSG_RUN:
+    case HK_MSG_PERF:
+        break;
+    default:
+        return HK_STATUS_UNKNOWN_TYPE;
+    }
+    if (s_info.status != HK_ENGINE_OK) {
+        return HK_STATUS_ENGINE_NOT_READY; /* never touch an engine whose AllocateTensors failed */
+    }
+    switch (type) {
+    case HK_MSG_SET_INPUT: {
+        uint16_t st = write_input(req, len, (flags & HK_FLAG_MORE) == 0u);
+        *rsp_len = chunk_ack(rsp);
+        return st;
+    }
+    case HK_MSG_INVOKE: {
+        if (len != 0u) {
+            return HK_STATUS_BAD_REQUEST;
+        }
+        uint16_t st = invoke();
+        hk_put_u32(rsp, s_last_cycles);
+        hk_put_u32(rsp + 4, cycles_to_us(s_last_cycles));
+        *rsp_len = sizeof(hk_invoke_rsp_t);
+        return st;
+    }
+    case HK_MSG_GET_OUTPUT:
+        return on_get_output(req, len, rsp, rsp_len);
+    case HK_MSG_RUN:
+        return on_run(req, len, flags, rsp, rsp_len);
+    default: /* HK_MSG_PERF */
+        return on_perf(req, len, rsp, rsp_len);
+    }
+}
+
+uint16_t hk_dispatch_payload(void) { return s_payload; }
+
+int hk_dispatch_take_reset(void) {
+    int pending = s_reset_pending;
+    s_reset_pending = 0;
+    return pending;
+}
+
+void hk_dispatch_reset(void) { hk_engine_reset(); }
+
+void hk_dispatch_init(void) {
+    s_payload = HK_DEFAULT_PAYLOAD;
+    s_in_received = 0u;
+    s_last_cycles = 0u;
+    s_reset_pending = 0;
+    memset(&s_info, 0, sizeof s_info);
+    (void)hk_engine_init(&s_info);
+}
