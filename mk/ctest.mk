@@ -1,9 +1,14 @@
-# C checks of the firmware link core, part of `make test`:
-# - warning-free cross-compilation for Cortex-M4F (Apollo3/4) and Cortex-M55 (Apollo5) with -Werror;
-# - the behaviour tests live in tests/link/test_core_pipe.py (pytest builds the core with gcc + ASan/UBSan).
-# `make fuzz` runs the libFuzzer harness of the decoder (FUZZ_SECONDS, default 60).
-CORE_SRC := $(wildcard firmware/core/*.c)
+# C checks of the firmware link core, part of `make test` (target `ctest`):
+# - the C unit tests (tests/c/test_core.c with the fake engine and a capturing platform, both test
+#   doubles), built with gcc + ASan/UBSan and run;
+# - warning-free compilation of every core file for the host, and cross-compilation for Cortex-M4F
+#   (Apollo3/4) and Cortex-M55 (Apollo5) with -Werror (skipped with a message when arm-none-eabi-gcc
+#   is missing, an error under CI).
+# The protocol tests over a pipe and the C <-> Python codec test are in tests/link (pytest).
+# `make fuzz` runs the libFuzzer harness of the decoder (FUZZ_SECONDS, default 60); not part of `make test`.
+CORE_SRC := $(sort $(wildcard firmware/core/*.c))
 CORE_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wconversion -Os
+CTEST_SAN := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
 ARM_GCC ?= arm-none-eabi-gcc
 FUZZ_SECONDS ?= 60
 
@@ -12,6 +17,9 @@ EXTRA_TESTS += ctest
 
 ctest:
 	@mkdir -p build/ctest
+	gcc -std=c11 -Wall -Wextra -Werror $(CTEST_SAN) $(CORE_SRC) tests/c/fake_engine.c tests/c/test_core.c \
+	  -o build/ctest/test_core
+	build/ctest/test_core
 	@for f in $(CORE_SRC); do gcc $(CORE_CFLAGS) -c $$f -o build/ctest/host_$$(basename $$f .c).o || exit 1; done
 	@if command -v $(ARM_GCC) >/dev/null 2>&1; then \
 	  for f in $(CORE_SRC); do \
@@ -19,7 +27,7 @@ ctest:
 	    $(ARM_GCC) $(CORE_CFLAGS) -mcpu=cortex-m55 -mthumb -mfloat-abi=hard -c $$f -o build/ctest/m55_$$(basename $$f .c).o || exit 1; \
 	  done; \
 	  echo "ctest: link core compiles warning-free for host, Cortex-M4F and Cortex-M55"; \
-	  arm-none-eabi-size build/ctest/m4_*.o | tail -n +1; \
+	  $(ARM_GCC:gcc=size) $(patsubst firmware/core/%.c,build/ctest/m4_%.o,$(CORE_SRC)); \
 	elif [ -n "$$CI" ]; then echo "ctest: $(ARM_GCC) missing in CI (.ci/run installs gcc-arm-none-eabi)"; exit 1; \
 	else echo "ctest: $(ARM_GCC) not installed: cross-compilation skipped (apt-get install gcc-arm-none-eabi)"; fi
 

@@ -16,7 +16,10 @@ size_t hk_cobs_encode(const uint8_t *in, size_t len, uint8_t *out, size_t out_ca
         } else {
             out[o++] = in[i];
             code++;
-            if (code == 0xFFu) {
+            /* A full block (254 data bytes) closes here, but only if more input follows: the
+             * canonical encoding (Cheshire & Baker, as the host's `cobs` package) has no empty block
+             * after a full one at the end. */
+            if (code == 0xFFu && i + 1u < len) {
                 out[code_pos] = code;
                 code_pos = o++;
                 code = 1;
