@@ -142,7 +142,9 @@ def quantize(x: Array, scale: float, zero_point: int, dtype: npt.DTypeLike) -> A
     if np.issubdtype(dt, np.floating) or not scale:
         return np.asarray(x, dtype=dt)
     info = np.iinfo(dt)
-    q = np.round(np.asarray(x, dtype=np.float64) / scale) + zero_point
+    v = np.asarray(x, dtype=np.float64) / scale
+    # TFLite's quantizer rounds with std::round (half away from zero); np.round would round half to even.
+    q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zero_point
     return np.clip(q, info.min, info.max).astype(dt)
 
 

@@ -1,7 +1,11 @@
 """The builtin operators TFLM can run, with the ``MicroMutableOpResolver`` method that adds each.
 
-Taken from tflite-micro's public resolver API (``tensorflow/lite/micro/micro_mutable_op_resolver.h``).
-An op missing here is an op TFLM lacks: export fails and names it before anything reaches a board.
+Taken from tflite-micro's public resolver API (``tensorflow/lite/micro/micro_mutable_op_resolver.h``)
+and checked against the kernels the tflite-micro runtime we run actually registers (a test compares
+this table with the ``tflite::micro::Register_<OP>`` symbols of its library). An op missing here is
+an op TFLM lacks: export fails and names it before anything reaches a board.
+DYNAMIC_UPDATE_SLICE and REDUCE_ALL are recent additions to TFLM: an older TFLM in a firmware SDK
+may lack their ``Add...`` method, which then fails at compile time, naming it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ TFLM_RESOLVER_METHODS: dict[str, str] = {
     "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
     "DEQUANTIZE": "AddDequantize",
     "DIV": "AddDiv",
+    "DYNAMIC_UPDATE_SLICE": "AddDynamicUpdateSlice",
     "ELU": "AddElu",
     "EMBEDDING_LOOKUP": "AddEmbeddingLookup",
     "EQUAL": "AddEqual",
@@ -70,6 +75,7 @@ TFLM_RESOLVER_METHODS: dict[str, str] = {
     "PRELU": "AddPrelu",
     "QUANTIZE": "AddQuantize",
     "READ_VARIABLE": "AddReadVariable",
+    "REDUCE_ALL": "AddReduceAll",
     "REDUCE_MAX": "AddReduceMax",
     "REDUCE_MIN": "AddReduceMin",
     "RELU": "AddRelu",

@@ -41,6 +41,13 @@ def test_quantize_dequantize_round_trip() -> None:
     assert metrics.quantize(x, 0.0, 0, np.float32).dtype == np.float32
 
 
+def test_quantize_rounds_half_away_from_zero_like_tflite() -> None:
+    # 0.5 and 2.5 steps: np.round would give 0 and 2 (half to even); TFLite's std::round gives 1 and 3.
+    x = np.array([0.5, 2.5, -0.5, -2.5, 1.49]) * 0.25
+    assert metrics.quantize(x, 0.25, 0, np.int8).tolist() == [1, 3, -1, -3, 1]
+    assert metrics.quantize(np.array([0.5, -0.5]), 1.0, 10, np.uint8).tolist() == [11, 9]
+
+
 def test_latency_stats() -> None:
     s = metrics.latency_stats(np.arange(1, 101))
     assert s["min"] == 1 and s["max"] == 100 and s["median"] == 50.5 and s["p95"] == pytest.approx(95.05)
