@@ -13,12 +13,12 @@ folder of the config file (the current directory for ``--set`` and defaults); a 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hkdeploy.codegen.naming import c_identifier_problem
 from hkdeploy.fsutil import write_json
 
 # HeartKit fields that only training uses: accepted in a config file and reported once as ignored.
@@ -55,30 +55,6 @@ TRAINING_ONLY_FIELDS: frozenset[str] = frozenset(
 # Misspellings seen in the wild, mapped to the right field name (HeartKit shipped 14 configs with
 # ``quantization.mode`` for ``format`` and silently exported INT8 where FP32 was asked for).
 KNOWN_MISNAMES: dict[str, str] = {"mode": "format", "quantize": "enabled", "io": "io_type"}
-
-# Words C reserves (C11 + C++17 keywords that may appear as identifiers by mistake).
-_C_KEYWORDS = frozenset(
-    """auto break case char const continue default do double else enum extern float for goto if inline
-    int long register restrict return short signed sizeof static struct switch typedef union unsigned void
-    volatile while _Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert
-    _Thread_local alignas alignof and asm bool catch class constexpr delete explicit export false friend
-    mutable namespace new noexcept nullptr operator private protected public template this throw true try
-    typeid typename using virtual wchar_t""".split()
-)
-_C_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def c_identifier_problem(name: str) -> str | None:
-    """Why ``name`` is not a safe C/C++ identifier for a global, or None if it is fine."""
-    if not _C_IDENT.match(name):
-        return "it must start with a letter and contain only letters, digits and '_'"
-    if name in _C_KEYWORDS:
-        return "it is a C/C++ keyword"
-    if name.startswith("__") or (name.startswith("_") and len(name) > 1 and name[1].isupper()):
-        return "names starting with '__' or '_' + capital letter are reserved by the C standard"
-    if len(name) > 63:
-        return "it is longer than 63 characters"
-    return None
 
 
 class HKModel(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any
 
 import jinja2
@@ -29,12 +28,6 @@ def render_template(name: str, **context: Any) -> str:
     """Render ``templates/<name>`` with ``context``."""
     text = environment().get_template(name).render(**context)
     return text.replace("\r\n", "\n")
-
-
-def include_guard(*parts: str) -> str:
-    """An include guard from name parts: upper case, no leading underscore (reserved in C)."""
-    raw = "_".join(parts)
-    return re.sub(r"[^A-Za-z0-9]+", "_", raw).upper().lstrip("_")
 
 
 def c_bytes(data: bytes, per_line: int = 12, indent: str = "    ") -> str:
