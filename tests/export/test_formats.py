@@ -118,8 +118,9 @@ def test_missing_tflm_op_is_named(tmp_path: Path) -> None:
     # ...and the TFLM runtime agrees: it cannot allocate the model.
     path = tmp_path / "pow.tflite"
     path.write_bytes(model)
-    with pytest.raises(UserError, match="TFLM cannot run this model"):
+    with pytest.raises(UserError, match="TFLM cannot run this model") as err:
         probe_arena(path)
+    assert "builtin opcode 'POW'" in err.value.message  # the runtime's own fd-2 reason, passed on
 
 
 def test_arena_probe_within_5_percent_of_smallest(conv_model: Path, tiny_data: Path, tmp_path: Path) -> None:
