@@ -31,8 +31,9 @@ ctest:
 	elif [ -n "$$CI" ]; then echo "ctest: $(ARM_GCC) missing in CI (.ci/run installs gcc-arm-none-eabi)"; exit 1; \
 	else echo "ctest: $(ARM_GCC) not installed: cross-compilation skipped (apt-get install gcc-arm-none-eabi)"; fi
 
-fuzz:
+fuzz: setup
 	@mkdir -p build/fuzz tests/fuzz/corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L $(CORE_SRC) tests/c/fake_engine.c \
 	  tests/fuzz/fuzz_core.c -o build/fuzz/fuzz_core
-	build/fuzz/fuzz_core -max_total_time=$(FUZZ_SECONDS) -max_len=4096 tests/fuzz/corpus
+	$(BIN)/python tests/fuzz/make_seeds.py tests/fuzz/corpus
+	build/fuzz/fuzz_core -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 tests/fuzz/corpus
