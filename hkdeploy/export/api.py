@@ -117,7 +117,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
     """
     from hkdeploy.datasets import load_split
     from hkdeploy.export import check
-    from hkdeploy.export.convert import ConvertSpec, convert_in_subprocess
+    from hkdeploy.export.convert import Conversion, ConvertSpec, start_conversion
     from hkdeploy.export.load import deployable, load_keras_model
 
     steps = _Steps(show_progress)
@@ -127,34 +127,20 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
     out_dir = params.export_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    conversion: Conversion | None = None
     try:
-        with steps.step("load model"):
-            model = load_keras_model(params.model_file)
-            layer_types = sorted(
-                {type(layer).__name__ for layer in model._flatten_layers(include_self=False)}
-            )
-            _check_model_io(model, params)
         with steps.step("load data"):
             test = load_split(params, "test", params.test_size)
             calib = None
             if fmt in ("int8", "int16x8") or q.qat:
                 calib = load_split(params, "train", q.calibration_size)
-        float_model = model  # the Keras float leg is always the user's model
-        qat_report: dict[str, Any] | None = None
-        model_path = stage / "model_for_conversion.keras"
-        if q.qat and fmt in ("int8", "int16x8"):
-            from hkdeploy.export.qat import run_qat
-
-            with steps.step("quantization-aware training"):
-                assert calib is not None
-                model, qat_report = run_qat(model, params, calib, test, stage)
-        model.save(model_path)
         calib_path = None
         if calib is not None:
             calib_path = stage / "calibration.npz"
             np.savez(calib_path, x=calib.x)
-        with steps.step(f"convert to {fmt} (batch 1)"):
-            spec = ConvertSpec(
+
+        def spec_for(model_path: Path, staged: bool) -> ConvertSpec:
+            return ConvertSpec(
                 model_path=str(model_path),
                 out_path=str(stage / "model.tflite"),
                 format=fmt,
@@ -163,8 +149,34 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
                 conversion=q.conversion,
                 calibration_path=str(calib_path) if calib_path else None,
                 use_logits=params.use_logits,
+                staged=staged,
             )
-            tflite_bytes = convert_in_subprocess(spec, stage, layer_types)
+
+        qat = q.qat and fmt in ("int8", "int16x8")
+        if not qat and params.model_file is not None and params.model_file.exists():
+            # The converter child loads the user's file itself and runs while this process imports
+            # TensorFlow and loads the model for the float leg: two TF start-ups overlap.
+            conversion = start_conversion(spec_for(params.model_file, staged=False), stage)
+        with steps.step("load model"):
+            model = load_keras_model(params.model_file)
+            layer_types = sorted(
+                {type(layer).__name__ for layer in model._flatten_layers(include_self=False)}
+            )
+            _check_model_io(model, params)
+        float_model = model  # the Keras float leg is always the user's model
+        qat_report: dict[str, Any] | None = None
+        if qat:
+            from hkdeploy.export.qat import run_qat
+
+            with steps.step("quantization-aware training"):
+                assert calib is not None
+                model, qat_report = run_qat(model, params, calib, test, stage)
+        if conversion is None:
+            model_path = stage / "model_for_conversion.keras"
+            model.save(model_path)
+            conversion = start_conversion(spec_for(model_path, staged=True), stage)
+        with steps.step(f"convert to {fmt} (batch 1)"):
+            tflite_bytes = conversion.result(layer_types)
         with steps.step("inspect"):
             info = inspect_model(tflite_bytes)
             check_tflm_ops(info)
@@ -216,6 +228,8 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
         if params.tflm_file is not None:
             copy_file(out_dir / "model_buffer.h", params.tflm_file)
     finally:
+        if conversion is not None:
+            conversion.cancel()  # a no-op when it has finished; stops it when this process failed first
         shutil.rmtree(stage, ignore_errors=True)
 
     result = ExportResult(out_dir, info, arena, report, bool(verdict["passed"]), steps.timings)

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,51 +35,90 @@ class ConvertSpec:
     conversion: str  # keras | saved_model | concrete
     calibration_path: str | None
     use_logits: bool
+    # True: a copy hkdeploy wrote itself (QAT model, ...), reloaded outside Keras' safe mode.
+    # False: the user's model_file, loaded exactly as the parent loads it.
+    staged: bool = True
+
+
+class Conversion:
+    """A converter child process that runs while the parent does other work (see ``start_conversion``)."""
+
+    def __init__(self, spec: ConvertSpec, work_dir: Path) -> None:
+        self.spec = spec
+        spec_path = work_dir / "convert_spec.json"
+        spec_path.write_text(json.dumps(asdict(spec)))
+        self._stderr_path = work_dir / "convert_stderr.txt"
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        # stderr to a file, not a pipe: the converter can log a lot and the parent is busy meanwhile.
+        with open(self._stderr_path, "wb") as err:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "hkdeploy.export.convert", str(spec_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+            )
+        self._started = time.monotonic()
+
+    def cancel(self) -> None:
+        """Stop the child (when the parent fails first); waits for it, bounded."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a killed child always exits
+                pass
+
+    def result(self, layer_types: list[str]) -> bytes:
+        """Wait for the child and return the .tflite bytes.
+
+        Raises:
+            UserError: the converter rejected or crashed on the model (the message names why).
+            ToolError: the converter did not finish in time.
+        """
+        remaining = max(1.0, CONVERT_TIMEOUT_S - (time.monotonic() - self._started))
+        try:
+            returncode = self._proc.wait(timeout=remaining)
+        except subprocess.TimeoutExpired as exc:
+            self.cancel()
+            raise ToolError(
+                f"the TFLite converter did not finish within {CONVERT_TIMEOUT_S} s",
+                hint="a very large model? try a smaller calibration_size",
+            ) from exc
+        if returncode != 0:
+            stderr = self._stderr_path.read_text(errors="replace")
+            raise _conversion_error(self.spec, returncode, stderr, layer_types)
+        return Path(self.spec.out_path).read_bytes()
+
+
+def start_conversion(spec: ConvertSpec, work_dir: Path) -> Conversion:
+    """Start the converter child for ``spec``; call ``.result(layer_types)`` to wait for it."""
+    return Conversion(spec, work_dir)
 
 
 def convert_in_subprocess(spec: ConvertSpec, work_dir: Path, layer_types: list[str]) -> bytes:
-    """Run the converter child and return the .tflite bytes.
+    """Run the converter child and return the .tflite bytes (``start_conversion`` + ``result``)."""
+    return start_conversion(spec, work_dir).result(layer_types)
 
-    Raises:
-        UserError: the converter rejected or crashed on the model (the message names why).
-        ToolError: the converter did not finish in time.
-    """
-    spec_path = work_dir / "convert_spec.json"
-    spec_path.write_text(json.dumps(asdict(spec)))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "hkdeploy.export.convert", str(spec_path)],
-            capture_output=True,
-            text=True,
-            timeout=CONVERT_TIMEOUT_S,
-            env=env,
-            check=False,
+
+def _conversion_error(spec: ConvertSpec, returncode: int, stderr: str, layer_types: list[str]) -> UserError:
+    if returncode < 0 or returncode >= 128:
+        sig = -returncode if returncode < 0 else returncode - 128
+        recurrent = sorted({t for t in layer_types if t in ("GRU", "LSTM", "SimpleRNN", "Bidirectional")})
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return UserError(
+            f"the TFLite converter crashed ({name}) converting to {spec.format}"
+            + (f"; the model has recurrent layers ({', '.join(recurrent)})" if recurrent else ""),
+            hint="int8 conversion of Keras GRU/LSTM crashes the converter: replace them (e.g. with "
+            "dilated Conv1D / TCN blocks) or use quantization.format float32",
         )
-    except subprocess.TimeoutExpired as exc:
-        raise ToolError(
-            f"the TFLite converter did not finish within {CONVERT_TIMEOUT_S} s",
-            hint="a very large model? try a smaller calibration_size",
-        ) from exc
-    if proc.returncode != 0:
-        tail = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()][-3:]
-        detail = " | ".join(tail)[-600:]
-        if proc.returncode < 0 or proc.returncode >= 128:
-            sig = -proc.returncode if proc.returncode < 0 else proc.returncode - 128
-            recurrent = sorted({t for t in layer_types if t in ("GRU", "LSTM", "SimpleRNN", "Bidirectional")})
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-            raise UserError(
-                f"the TFLite converter crashed ({name}) converting to {spec.format}"
-                + (f"; the model has recurrent layers ({', '.join(recurrent)})" if recurrent else ""),
-                hint="int8 conversion of Keras GRU/LSTM crashes the converter: replace them (e.g. with "
-                "dilated Conv1D / TCN blocks) or use quantization.format float32",
-            )
-        raise UserError(
-            f"the TFLite converter rejected the model ({spec.format}): {detail}",
-            hint="layers TFLite builtins cannot express need replacing; quantization.fallback allows float "
-            "kernels where int8 has none",
-        )
-    return Path(spec.out_path).read_bytes()
+    tail = [ln for ln in stderr.splitlines() if ln.strip()][-3:]
+    detail = " | ".join(tail)[-600:]
+    return UserError(
+        f"the TFLite converter rejected the model ({spec.format}): {detail}",
+        hint="layers TFLite builtins cannot express need replacing; quantization.fallback allows float "
+        "kernels where int8 has none",
+    )
 
 
 def _convert(spec: ConvertSpec) -> bytes:  # runs in the child
@@ -87,12 +127,15 @@ def _convert(spec: ConvertSpec) -> bytes:  # runs in the child
     import tensorflow as tf
 
     import hkdeploy.export.qat  # noqa: F401  (registers the QAT layers for loading)
-    from hkdeploy.export.load import _custom_objects, deployable
+    from hkdeploy.export.load import _custom_objects, deployable, load_keras_model
 
     _custom_objects()  # neuralspot-edge layers
-    # The file is the staged copy hkdeploy itself wrote from the model the user configured; a
-    # SavedModel input is wrapped in a TFSMLayer, which Keras' safe mode refuses to reload.
-    model = keras.models.load_model(spec.model_path, compile=False, safe_mode=False)
+    if spec.staged:
+        # A copy hkdeploy itself wrote from the model the user configured (e.g. the QAT model);
+        # a SavedModel input is wrapped in a TFSMLayer, which Keras' safe mode refuses to reload.
+        model = keras.models.load_model(spec.model_path, compile=False, safe_mode=False)
+    else:
+        model = load_keras_model(Path(spec.model_path))
     fixed = deployable(model, spec.use_logits)
 
     if spec.conversion == "saved_model":

@@ -6,12 +6,40 @@ TensorFlow/Keras are imported here, lazily: nothing outside ``hkdeploy.export`` 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from hkdeploy.errors import UserError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextmanager
+def _quiet_fd2() -> Iterator[None]:
+    """Silence fd 2 while TensorFlow starts: its C++ start-up (absl, CUDA probing) prints lines there
+    that TF_CPP_MIN_LOG_LEVEL does not stop, and that would bury our one-line messages."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_keras() -> Any:
+    """``import keras`` (and TensorFlow under it) without the C++ start-up noise on stderr."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    with _quiet_fd2():
+        import keras
+    return keras
 
 
 def _custom_objects() -> dict[str, Any]:
@@ -35,8 +63,7 @@ def load_keras_model(path: Path | None) -> Any:
         raise UserError(
             f"model_file {path} does not exist", hint="check the path (relative to the config file)"
         )
-    import keras
-
+    keras = import_keras()
     _custom_objects()
     try:
         if path.is_dir():
