@@ -83,7 +83,12 @@ static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_
     return HK_STATUS_OK;
 }
 
-/* Write one input chunk (offset + data); the last chunk must complete the tensor. */
+/*
+ * Write one input chunk (offset + data). Chunks fill the tensor from offset 0 without gaps: a chunk
+ * at offset 0 starts a new tensor, any other must start within what was received (rewriting bytes
+ * already there is harmless, e.g. a resent chunk), and the last one must end at the tensor's end.
+ * So Invoke() never runs on an input with a hole left by a lost chunk.
+ */
 static uint16_t write_input(const uint8_t *req, size_t len, int last) {
     if (len < sizeof(hk_set_input_req_t)) {
         return HK_STATUS_BAD_REQUEST;
@@ -93,10 +98,17 @@ static uint16_t write_input(const uint8_t *req, size_t len, int last) {
     if ((uint64_t)offset + n > s_info.input.bytes) {
         return HK_STATUS_BAD_OFFSET;
     }
+    if (offset == 0u) {
+        s_in_received = 0u;
+    } else if (offset > s_in_received) {
+        return HK_STATUS_BAD_OFFSET; /* a gap: an earlier chunk is missing */
+    }
     memcpy(hk_engine_input() + offset, req + sizeof(hk_set_input_req_t), n);
-    s_in_received = offset + (uint32_t)n;
-    if (last && s_in_received != s_info.input.bytes) {
-        return HK_STATUS_BAD_OFFSET;
+    if (offset + (uint32_t)n > s_in_received) {
+        s_in_received = offset + (uint32_t)n;
+    }
+    if (last && (s_in_received != s_info.input.bytes || offset + (uint32_t)n != s_info.input.bytes)) {
+        return HK_STATUS_BAD_OFFSET; /* the last chunk must complete the tensor */
     }
     return HK_STATUS_OK;
 }

@@ -113,8 +113,8 @@ STATUS_TEXT: dict[int, tuple[str, str]] = {
         "firmware and hkdeploy protocol versions differ: rebuild and flash the firmware",
     ),
     19: (
-        "a tensor chunk's offset or size is outside the tensor",
-        "the host and firmware disagree on the tensor size: re-export and rebuild",
+        "a tensor chunk is outside the tensor, leaves a gap, or the last chunk does not complete it",
+        "the host and firmware disagree on the tensor size (re-export and rebuild), or a chunk was lost: resend the tensor from offset 0",
     ),
     20: (
         "the payload exceeds the negotiated maximum",

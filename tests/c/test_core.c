@@ -383,6 +383,41 @@ static void test_bad_requests(void) {
     CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST);
 }
 
+static void put_chunk(uint8_t *req, uint32_t offset, uint8_t fill, size_t n) {
+    req[0] = (uint8_t)offset;
+    req[1] = (uint8_t)(offset >> 8);
+    req[2] = req[3] = 0;
+    memset(req + 4, fill, n);
+}
+
+static void test_chunks_fill_the_tensor_without_gaps(void) {
+    boot(0);
+    static packet_t rsp[2];
+    hello(1024, rsp);
+    static uint8_t req[4 + 300];
+    put_chunk(req, 0, 1, 60);
+    send(HK_MSG_SET_INPUT, HK_FLAG_MORE, 2, req, 4 + 60);
+    CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_OK && rd32(rsp[0].payload) == 60);
+    put_chunk(req, 120, 3, 60); /* the chunk at 60 is missing */
+    send(HK_MSG_SET_INPUT, HK_FLAG_MORE, 3, req, 4 + 60);
+    CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_BAD_OFFSET);
+    put_chunk(req, 30, 2, 60); /* overlapping what arrived (a resent chunk): fine */
+    send(HK_MSG_SET_INPUT, HK_FLAG_MORE, 4, req, 4 + 60);
+    CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_OK && rd32(rsp[0].payload) == 90);
+    put_chunk(req, 90, 4, 210);
+    uint32_t invokes = hk_core_stats()->invokes;
+    send(HK_MSG_RUN, 0, 5, req, 4 + 210); /* completes the tensor: runs */
+    CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_OK && hk_core_stats()->invokes == invokes + 1);
+    /* fake engine output: [invokes, sum, first, last]: 30*1 + 60*2 + 210*4 = 990 */
+    CHECK(rsp[0].payload[13] == (uint8_t)990 && rsp[0].payload[14] == 1 && rsp[0].payload[15] == 4);
+    put_chunk(req, 90, 5, 210); /* rewriting part of a complete tensor is allowed */
+    send(HK_MSG_SET_INPUT, HK_FLAG_MORE, 6, req, 4 + 10);
+    CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_OK);
+    put_chunk(req, 0, 6, 10);
+    send(HK_MSG_RUN, 0, 7, req, 4 + 10); /* offset 0 starts a new tensor; as the last chunk it is short */
+    CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_BAD_OFFSET && hk_core_stats()->invokes == invokes + 1);
+}
+
 int main(void) {
     test_crc32();
     test_cobs_vectors();
@@ -394,6 +429,7 @@ int main(void) {
     test_log_event();
     test_not_ready_engine_and_reset();
     test_bad_requests();
+    test_chunks_fill_the_tensor_without_gaps();
     printf("ctest: %d checks, %d failed\n", s_checks, s_failures);
     return s_failures ? 1 : 0;
 }
