@@ -197,32 +197,35 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
 
                 debug_table = layer_errors(model, params, calib, stage)
 
-        var = params.tflm_var_name
-        write_bytes(stage / "out" / "model.tflite", tflite_bytes)
-        write_text(stage / "out" / "model_buffer.h", render_model_buffer(tflite_bytes, info, var, model.name))
-        write_text(stage / "out" / "model_ops.h", render_model_ops(info, var, model.name))
-        write_text(
-            stage / "out" / "model_config.h",
-            render_model_config(info, arena, var, model.name, params.labels()),
-        )
-        np.savez(
-            stage / "out" / "test_data.npz",
-            x=test.x,
-            y=test.y,
-            input_raw=outputs.input_raw,
-            keras_float=outputs.keras_float,
-            tflite_int8=outputs.tflite_raw,
-            tflm=outputs.tflm_raw,
-            patient_ids=test.patient_ids if test.patient_ids is not None else np.zeros(0, np.int64),
-        )
-        report = _report_dict(
-            params, info, arena, fit, results, verdict, steps.timings, fmt, qat_report, debug_table
-        )
-        write_json(stage / "out" / "export_report.json", report)
-        from hkdeploy.export.report import render_html
+        with steps.step("write headers and reports"):
+            var = params.tflm_var_name
+            write_bytes(stage / "out" / "model.tflite", tflite_bytes)
+            write_text(
+                stage / "out" / "model_buffer.h", render_model_buffer(tflite_bytes, info, var, model.name)
+            )
+            write_text(stage / "out" / "model_ops.h", render_model_ops(info, var, model.name))
+            write_text(
+                stage / "out" / "model_config.h",
+                render_model_config(info, arena, var, model.name, params.labels()),
+            )
+            np.savez(
+                stage / "out" / "test_data.npz",
+                x=test.x,
+                y=test.y,
+                input_raw=outputs.input_raw,
+                keras_float=outputs.keras_float,
+                tflite_int8=outputs.tflite_raw,
+                tflm=outputs.tflm_raw,
+                patient_ids=test.patient_ids if test.patient_ids is not None else np.zeros(0, np.int64),
+            )
+            report = _report_dict(
+                params, info, arena, fit, results, verdict, steps.timings, fmt, qat_report, debug_table
+            )
+            write_json(stage / "out" / "export_report.json", report)
+            from hkdeploy.export.report import render_html
 
-        errors = outputs.keras_float - check.dequantize_outputs(outputs.tflm_raw, info)
-        render_html(report, params.labels(), errors).write(stage / "out" / "report.html")
+            errors = outputs.keras_float - check.dequantize_outputs(outputs.tflm_raw, info)
+            render_html(report, params.labels(), errors).write(stage / "out" / "report.html")
         for name in ARTIFACTS:
             (stage / "out" / name).replace(out_dir / name)
         if params.tflm_file is not None:
@@ -326,5 +329,5 @@ def _report_dict(
         "verdict": verdict,
         "qat": qat,
         "quantization_debug": debug,
-        "timings_s": timings,
+        "timings_s": dict(timings),  # steps so far (writing the artifacts is timed in ExportResult.timings)
     }
