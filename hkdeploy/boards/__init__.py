@@ -33,6 +33,9 @@ class Board(BaseModel):
     sram_bytes: int | None = Field(None, gt=0)
     tcm_bytes: int | None = Field(None, ge=0)
     jlink_device: str | None = None
+    pyocd_target: str | None = Field(
+        None, description="pyOCD target name (CMSIS pack part, e.g. amap42kk_kbr)"
+    )
     load_address: int | None = Field(None, ge=0)
     neuralspot_platform: str | None = None
     neuralspot_as_version: str | None = None
