@@ -80,15 +80,11 @@ def _devices(params: DeployParams, ports: list[str], sim_boards: int, log_dir: P
     """URLs of the devices to use; for the virtual EVB, build and start host ports (always stopped)."""
     board = board_for(params.board)
     if params.backend == "sim" or board.is_sim:
-        from hkdeploy.link.hostport import HostPort, build_host_port
+        from hkdeploy.build import emulated, ensure_sim
+        from hkdeploy.link.hostport import HostPort
 
-        binary = params.firmware_dir / "sim" / "hk_host"
-        stamp = binary.with_suffix(".sha256")
-        sha = json.loads((params.export_dir / "export_report.json").read_text())["model"]["sha256"]
-        if not binary.exists() or not stamp.exists() or stamp.read_text() != sha:
-            build_host_port(params.export_dir, binary)
-            write_text(stamp, sha)
-        limits = board.limits()
+        binary = ensure_sim(params)
+        limits = emulated(params, board)
         with contextlib.ExitStack() as stack:
             urls = []
             for i in range(max(1, sim_boards)):

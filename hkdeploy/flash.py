@@ -1,0 +1,61 @@
+"""``hkdeploy flash``: write the built firmware to the board with a runner (jlink or pyocd).
+
+Refuses a binary that is missing or stale (its build manifest no longer matches the export or the
+firmware sources) unless ``force``. ``sim`` has nothing to flash: the virtual EVB loads the build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hkdeploy.boards import Board
+from hkdeploy.build import current_build, target_board
+from hkdeploy.console import info
+from hkdeploy.params import DeployParams
+from hkdeploy.proc import Result
+from hkdeploy.runners import FlashOptions, Runner, RunnerFactory
+
+
+@dataclass
+class FlashResult:
+    board: Board
+    runner: str | None
+    results: list[Result]
+    skipped: bool = False
+
+
+def make_runner(params: DeployParams, board: Board, name: str | None = None, **overrides: object) -> Runner:
+    """The configured runner (``runner.name``/``runner.params``), command-line ``overrides`` winning."""
+    cls = RunnerFactory.get(name or params.runner.name, allow_import=True)
+    return cls(board, FlashOptions.from_params(dict(params.runner.params), **overrides))
+
+
+def flash(
+    params: DeployParams,
+    board_name: str | None = None,
+    *,
+    runner: str | None = None,
+    serial_number: str | None = None,
+    erase: bool | None = None,
+    reset: bool | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> FlashResult:
+    """Flash the current build of the target board.
+
+    Raises:
+        UserError: no build or a stale one (without ``force``); a runner option it cannot do.
+        ToolError: the runner's tool is missing. DeviceError: the flash failed.
+    """
+    board = target_board(params, board_name)
+    if board.is_sim:
+        info("flash: nothing to flash for the virtual EVB (it loads the build when it starts)")
+        return FlashResult(board, None, [], skipped=True)
+    built = current_build(params, board, force=force)
+    r = make_runner(params, board, runner, serial_number=serial_number, erase=erase, reset=reset)
+    results = r.flash(
+        built.binary, built.out_dir, dry_run=dry_run, log=params.job_dir / "logs" / "commands.log"
+    )
+    if not dry_run:
+        info(f"flash: {built.binary.name} written to {board.name} at 0x{r.address():X} with {r.name}")
+    return FlashResult(board, r.name, results)
