@@ -22,8 +22,8 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/hkdeploy config check configs/demo.json
-	$(BIN)/hkdeploy export -c configs/demo.json --job-dir $(JOB_DIR)
-	$(BIN)/hkdeploy validate -c configs/demo.json --job-dir $(JOB_DIR)
+	$(BIN)/hkdeploy run -c configs/demo.json --job-dir $(JOB_DIR)
+	$(BIN)/hkdeploy demo -c configs/demo.json --job-dir $(JOB_DIR)
 
 lint: setup
 	$(BIN)/ruff check hkdeploy tests $(wildcard bench) examples

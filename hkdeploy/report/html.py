@@ -66,7 +66,11 @@ class HtmlReport:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
         plt.close(fig)
-        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        self.image(buf.getvalue(), alt)
+
+    def image(self, png: bytes, alt: str) -> None:
+        """Embed PNG bytes (the report stays one self-contained file)."""
+        data = base64.b64encode(png).decode("ascii")
         self.parts.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"/>')
 
     def render(self) -> str:

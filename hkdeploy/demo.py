@@ -1,0 +1,305 @@
+"""``hkdeploy demo``: consecutive frames of one record through the deployed model, shown live.
+
+``demo_size`` consecutive frames of one seeded test record run on a backend: ``pc`` (the TFLM
+runtime in this process), ``sim`` (the virtual EVB) or ``evb`` (a real board over the link). Each
+frame's prediction, label, confidence and latency print as they come; ``job_dir/demo`` receives
+``demo.html`` and ``demo.png`` (signal and predicted classes over time) and ``demo.json``.
+Backends are found by name through ``BackendFactory``. No TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import webbrowser
+from abc import ABC, abstractmethod
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hkdeploy import metrics
+from hkdeploy.console import console, info
+from hkdeploy.errors import UserError
+from hkdeploy.factory import Factory
+from hkdeploy.fsutil import write_bytes, write_json
+from hkdeploy.params import DeployParams
+
+
+class Backend(ABC):
+    """Runs one quantized frame; a context manager (it may start a process or open a port)."""
+
+    label: str = ""
+
+    def __init__(self, params: DeployParams, report: dict[str, Any], port: str | None = None) -> None:
+        self.params, self.report, self.port = params, report, port
+        self.stack = ExitStack()
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stack.close()
+
+    @abstractmethod
+    def run(self, frame: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], float]:
+        """Output tensor (raw) and latency in microseconds."""
+
+
+class PcBackend(Backend):
+    """The TFLM runtime in this process (the golden reference's kernels); latency is host time."""
+
+    label = "pc (host TFLM)"
+
+    def __enter__(self) -> Backend:
+        from hkdeploy.tflm import TflmRunner
+
+        model = (self.params.export_dir / "model.tflite").read_bytes()
+        self.runner = TflmRunner(model, int(self.report["arena"]["board"]))
+        return self
+
+    def run(self, frame: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], float]:
+        t0 = time.perf_counter()
+        out = self.runner.run(frame)
+        return out.reshape(-1), (time.perf_counter() - t0) * 1e6
+
+
+class LinkBackend(Backend):
+    """A device over the link: the virtual EVB (``sim``) or a real board (``evb``)."""
+
+    def _url(self) -> str:
+        from hkdeploy.boards import board_for
+        from hkdeploy.link.discovery import find_port
+
+        board, link = board_for(self.params.board), self.params.link
+        return find_port(
+            self.port or link.port,
+            link.usb_vid or board.usb_vid,
+            link.usb_pid or board.usb_pid,
+            link.serial_number,
+        )
+
+    def __enter__(self) -> Backend:
+        from hkdeploy.link.client import DeviceClient, Timeouts
+
+        link = self.params.link
+        self.dev = self.stack.enter_context(
+            DeviceClient(
+                self._url(),
+                link.baud,
+                Timeouts(link.connect_timeout, link.packet_timeout, link.command_timeout, link.retries),
+            )
+        )
+        hello = self.dev.check_ready(bytes.fromhex(self.report["model"]["sha256"]))
+        self.label = f"{hello.board} over {self._label_link()}"
+        self.dtype = np.dtype(self.report["model"]["output"]["dtype"])
+        return self
+
+    def _label_link(self) -> str:
+        return "the link"
+
+    def run(self, frame: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], float]:
+        r = self.dev.run(np.ascontiguousarray(frame).tobytes())
+        return np.frombuffer(r.output, self.dtype).copy(), float(r.micros)
+
+
+class SimBackend(LinkBackend):
+    """The virtual EVB (host port), started for the demo and always stopped."""
+
+    def _url(self) -> str:
+        from hkdeploy.boards import board_for
+        from hkdeploy.build import emulated, ensure_sim
+        from hkdeploy.link.hostport import HostPort
+
+        binary = ensure_sim(self.params)
+        limits = emulated(self.params, board_for(self.params.board))
+        self.params.demo_dir.mkdir(parents=True, exist_ok=True)
+        hp = HostPort(
+            binary,
+            f"sim:{limits.name}",
+            limits.app_bytes,
+            limits.sram_bytes,
+            baud=self.params.link.baud if self.params.link.pace else 0,
+            log_path=self.params.demo_dir / "hostport.log",
+        )
+        self.stack.enter_context(hp)
+        return hp.url
+
+    def _label_link(self) -> str:
+        return "a pty"
+
+
+BackendFactory: Factory[type[Backend]] = Factory("demo backend")
+BackendFactory.register("pc", PcBackend)
+BackendFactory.register("sim", SimBackend)
+BackendFactory.register("evb", LinkBackend)
+
+
+@dataclass
+class DemoResult:
+    frames: list[dict[str, Any]]
+    accuracy: float
+    out_dir: Path
+
+
+def pick_record(params: DeployParams) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], int]:
+    """``demo_size`` consecutive frames of one seeded test record: (frames, labels, record id)."""
+    from hkdeploy.datasets import load_split
+
+    data = load_split(params, "test")
+    n = params.demo_size or 1000
+    pids = data.patient_ids if data.patient_ids is not None else np.zeros(len(data), np.int64)
+    pos = data.record_pos if data.record_pos is not None else np.arange(len(data))
+    records, counts = np.unique(pids, return_counts=True)
+    rng = np.random.default_rng(params.seed + 3)
+    long_enough = records[counts >= n]
+    record = int(rng.choice(long_enough)) if len(long_enough) else int(records[np.argmax(counts)])
+    idx = np.flatnonzero(pids == record)
+    idx = idx[np.argsort(pos[idx], kind="stable")]
+    start = int(rng.integers(0, len(idx) - n + 1)) if len(idx) > n else 0
+    take = idx[start : start + n]
+    return data.x[take], data.y[take], record
+
+
+def demo(params: DeployParams, backend: str | None = None, port: str | None = None) -> DemoResult:
+    """Run the demo (see the module doc).
+
+    Raises:
+        UserError: no export, unknown backend. DeviceError: the board failed.
+    """
+    report_path = params.export_dir / "export_report.json"
+    if not report_path.is_file():
+        raise UserError(
+            f"no export in {params.export_dir}", hint="run `hkdeploy export` first (or `hkdeploy run`)"
+        )
+    report = json.loads(report_path.read_text())
+    name = backend or params.backend
+    cls = BackendFactory.get(name, allow_import=True)
+    x, y, record = pick_record(params)
+    qin, qout = report["model"]["input"], report["model"]["output"]
+    labels = params.labels()
+    frames: list[dict[str, Any]] = []
+    with cls(params, report, port) as be:
+        info(f"demo: {len(x)} consecutive frames of test record {record} on {be.label}")
+        for i, (frame, label) in enumerate(zip(x, y, strict=True)):
+            raw_in = metrics.quantize(frame, qin["scale"], qin["zero_point"], np.dtype(qin["dtype"]))
+            out, micros = be.run(np.asarray(raw_in).reshape(qin["shape"]))
+            probs = metrics.dequantize(out.reshape(1, -1), qout["scale"], qout["zero_point"])[0]
+            if params.use_logits:
+                e = np.exp(probs - probs.max())
+                probs = e / e.sum()
+            pred = int(np.argmax(probs))
+            rec = {
+                "frame": i,
+                "label": int(label),
+                "prediction": pred,
+                "confidence": float(probs[pred]),
+                "micros": micros,
+                "probabilities": [float(p) for p in probs],
+            }
+            frames.append(rec)
+            mark = "ok" if pred == int(label) else "MISS"
+            console.print(
+                f"frame {i + 1:>4}/{len(x)}  predicted {labels[pred]:<8} ({rec['confidence']:.2f})  "
+                f"label {labels[int(label)]:<8} {mark:<4}  {micros:9.1f} µs",
+                markup=False,
+                highlight=False,
+            )
+    accuracy = float(np.mean([f["prediction"] == f["label"] for f in frames]))
+    out_dir = params.demo_dir
+    summary = {
+        "schema": "hkdeploy.demo/1",
+        "backend": name,
+        "device": be.label,
+        "record": record,
+        "accuracy": accuracy,
+        "latency_us": metrics.latency_stats([f["micros"] for f in frames]),
+        "frames": frames,
+    }
+    write_json(out_dir / "demo.json", summary)
+    png = _figure_png(x, frames, labels, params.sampling_rate, f"{name}: {be.label}")
+    write_bytes(out_dir / "demo.png", png)
+    _write_html(out_dir / "demo.html", summary, labels, png)
+    info(f"demo: accuracy {accuracy:.1%} over {len(frames)} frames; {out_dir / 'demo.html'}")
+    if params.display_report and _has_display():
+        webbrowser.open((out_dir / "demo.html").resolve().as_uri())
+    return DemoResult(frames, accuracy, out_dir)
+
+
+def _has_display() -> bool:
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+def _figure_png(
+    x: npt.NDArray[np.float32], frames: list[dict[str, Any]], labels: list[str], rate: int, title: str
+) -> bytes:
+    import io
+
+    from hkdeploy.report.html import _plt
+
+    plt = _plt()
+    signal = x[..., 0].reshape(-1)
+    t = np.arange(len(signal)) / rate
+    frame_s = x.shape[1] / rate
+    fig, (ax1, ax2) = plt.subplots(
+        2, 1, figsize=(11, 4.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.4]}
+    )
+    ax1.plot(t, signal, lw=0.6, color="#1f4e79")
+    ax1.set_ylabel("signal (normalized)")
+    ax1.set_title(title)
+    cmap = plt.get_cmap("tab10")
+    for f in frames:
+        start = f["frame"] * frame_s
+        ax2.barh(1, frame_s, left=start, color=cmap(f["prediction"] % 10), edgecolor="white", height=0.8)
+        ax2.barh(0, frame_s, left=start, color=cmap(f["label"] % 10), edgecolor="white", height=0.8)
+        if f["prediction"] != f["label"]:
+            ax2.plot(start + frame_s / 2, 1, "kx")
+    ax2.set_yticks([0, 1], ["label", "predicted"])
+    ax2.set_xlabel("time (s)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i % 10)) for i in range(len(labels))]
+    ax2.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=len(labels), frameon=False
+    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _write_html(path: Path, summary: dict[str, Any], labels: list[str], png: bytes) -> None:
+    from hkdeploy.report.html import HtmlReport
+
+    r = HtmlReport(
+        f"hkdeploy demo ({summary['backend']})", f"record {summary['record']} on {summary['device']}"
+    )
+    r.heading("Signal and predictions", "signal")
+    r.image(png, "signal and predicted classes")
+    r.heading("Summary", "summary")
+    lat = summary["latency_us"]
+    r.key_values(
+        {
+            "accuracy": summary["accuracy"],
+            "latency median (µs)": lat["median"],
+            "latency p95 (µs)": lat["p95"],
+            "latency max (µs)": lat["max"],
+        }
+    )
+    r.heading("Frames", "frames")
+    r.table(
+        ["frame", "predicted", "confidence", "label", "latency (µs)"],
+        [
+            [f["frame"], labels[f["prediction"]], f["confidence"], labels[f["label"]], f["micros"]]
+            for f in summary["frames"]
+        ],
+    )
+    r.write(path)

@@ -1,0 +1,78 @@
+"""``hkdeploy run``: export -> build -> flash (skipped for the virtual EVB) -> validate.
+
+Stops at the first stage that fails, with that stage's exit code; the error names the stage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from hkdeploy.console import info
+from hkdeploy.errors import HkDeployError
+from hkdeploy.params import DeployParams
+
+STAGES = ("export", "build", "flash", "validate")
+
+
+@dataclass
+class RunResult:
+    """Stages done (name -> seconds) and what each returned."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def stage(name: str, result: RunResult) -> Iterator[None]:
+    """Time a stage; a failure says which stage it was (its exit code unchanged)."""
+    info(f"run: {name}")
+    start = time.monotonic()
+    try:
+        yield
+    except HkDeployError as exc:
+        exc.message = f"{name} failed: {exc.message}"
+        exc.args = (exc.message,)
+        raise
+    result.seconds[name] = time.monotonic() - start
+
+
+def run(
+    params: DeployParams,
+    *,
+    board: str | None = None,
+    ports: list[str] | None = None,
+    skip: tuple[str, ...] = (),
+    force: bool = False,
+) -> RunResult:
+    """The whole chain for the config's board (or ``board``); ``skip`` names stages to leave out."""
+    from hkdeploy.build import build, target_board
+
+    result = RunResult()
+    target = target_board(params, board)
+    if "export" not in skip:
+        with stage("export", result):
+            from hkdeploy.export import export
+
+            result.results["export"] = export(params)
+    if "build" not in skip:
+        with stage("build", result):
+            result.results["build"] = build(params, target.name)
+    if "flash" not in skip and not target.is_sim:
+        with stage("flash", result):
+            from hkdeploy.flash import flash
+
+            result.results["flash"] = flash(params, target.name, force=force)
+    if "validate" not in skip:
+        with stage("validate", result):
+            from hkdeploy.validate import validate
+
+            if target.is_sim and params.backend != "sim":
+                params = params.model_copy(update={"backend": "sim"})
+            result.results["validate"] = validate(params, list(ports or []))
+    done = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    info(f"run: done ({done})")
+    return result
