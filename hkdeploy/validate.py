@@ -152,6 +152,7 @@ def validate(
     perf: dict[str, Any] = {}
     start = time.perf_counter()
     bytes_moved = [0]
+    running = [0, 0, 0.0]  # correct, frames, summed µs of this run (the live progress status)
 
     with _devices(params, list(ports or []), sim_boards, out) as urls, open(results_path, "a") as sink:
         shards = [todo[k :: len(urls)] for k in range(len(urls))]
@@ -187,8 +188,16 @@ def validate(
                             os.fsync(sink.fileno())
                             done[i] = rec
                             bytes_moved[0] += len(r.output) + raw[i].nbytes
+                            running[0] += int(int(np.argmax(rec["output"])) == int(y[i]))
+                            running[1] += 1
+                            running[2] += r.micros
                             if bar is not None:
-                                bar.advance(task)
+                                bar.update(
+                                    task,
+                                    advance=1,
+                                    status=f"acc {running[0] / running[1]:.3f}  "
+                                    f"{running[2] / running[1]:.0f} µs/inference",
+                                )
                     if not perf:
                         p = dev.perf(warmup=5, runs=20)
                         with lock:
