@@ -193,6 +193,8 @@ def neuralspot_command(
         argv.append(f"AS_VERSION={board.neuralspot_as_version}")
     argv += [f"EXPORT_DIR={project / 'model'}", f"FW_BUILD_DIR={build_dir}", f"HK_BUILD_ID={build_id}"]
     argv += [f"HK_BOARD_NAME={board.name}", f"HK_LINK={'uart' if board.link == 'uart' else 'usb'}"]
+    if board.clock_hz:
+        argv.append(f"HK_CPU_HZ={board.clock_hz}")
     if params.firmware.toolchain_dir:
         argv.append(f"TOOLCHAIN_DIR={params.firmware.toolchain_dir}")
     return Command(argv, timeout=1800, what="the neuralSPOT build", hint="run with -vv to see make's output")

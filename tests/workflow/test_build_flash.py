@@ -93,7 +93,7 @@ def test_board_build_runs_neuralspot_make_and_records_a_manifest(
         "-C", str(project / "platform" / "neuralspot"), "-j2", f"NEURALSPOT_ROOT={fake_sdk['sdk'].resolve()}",
         "PLATFORM=apollo4p_evb", "AS_VERSION=R4.4.1", f"EXPORT_DIR={project / 'model'}",
         f"FW_BUILD_DIR={out / 'build'}", f"HK_BUILD_ID={manifest['build_id']}", "HK_BOARD_NAME=apollo4p_evb",
-        "HK_LINK=usb",
+        "HK_LINK=usb", "HK_CPU_HZ=192000000",
     ]  # fmt: skip
     report = json.loads((job / "export" / "export_report.json").read_text())
     assert manifest["model_sha256"] == report["model"]["sha256"]

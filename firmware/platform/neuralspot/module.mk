@@ -1,0 +1,29 @@
+# neuralSPOT module of the hkdeploy firmware (built by neuralSPOT's make with AUTODEPLOY=1
+# ADPATH=<this folder's parent> EXAMPLE=neuralspot; see Makefile next to this file).
+# Inputs from the make command line: HK_EXPORT_DIR (model headers), HK_BOARD_NAME, HK_BUILD_ID,
+# HK_CPU_HZ, HK_LINK (usb | uart).
+local_app_name := hkdeploy_fw
+hk_fw_root := $(subdirectory)/../..
+local_src := $(wildcard $(subdirectory)/src/*.cc)
+local_src += $(wildcard $(hk_fw_root)/core/*.c)
+local_src += $(hk_fw_root)/engine/hk_engine_tflm.cc
+local_bin := $(BINDIR)/$(subdirectory)
+
+bindirs   += $(local_bin)
+examples  += $(local_bin)/$(local_app_name).axf
+examples  += $(local_bin)/$(local_app_name).bin
+mains     += $(local_bin)/src/hk_main.o
+
+includes_api += $(HK_EXPORT_DIR)
+DEFINES += HK_BOARD_NAME=\"$(HK_BOARD_NAME)\"
+DEFINES += HK_BUILD_ID=\"$(HK_BUILD_ID)\"
+ifneq ($(HK_CPU_HZ),)
+DEFINES += HK_CPU_HZ=$(HK_CPU_HZ)u
+endif
+ifeq ($(HK_LINK),uart)
+DEFINES += HK_LINK_UART=1
+else
+DEFINES += HK_LINK_UART=0
+endif
+
+$(eval $(call make-axf, $(local_bin)/$(local_app_name), $(local_src)))

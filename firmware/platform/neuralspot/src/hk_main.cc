@@ -1,0 +1,166 @@
+/*
+ * hk_main.cc - the hkdeploy firmware on a neuralSPOT board: the link core over USB CDC (ns-usb,
+ * default) or the EVB's UART (ns-uart, HK_LINK_UART=1, e.g. Apollo3 through the J-Link VCOM), and
+ * the TFLM engine (engine/hk_engine_tflm.cc).
+ *
+ * Build-time facts come from make (see module.mk): HK_BOARD_NAME, HK_BUILD_ID, HK_CPU_HZ.
+ * The main loop polls the link core; every platform call is bounded.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "ns_ambiqsuite_harness.h"
+#include "ns_core.h"
+#include "ns_peripherals_power.h"
+#include "ns_timer.h"
+
+#if HK_LINK_UART
+#include "ns_uart.h"
+#else
+#include "ns_usb.h"
+#include "tusb.h"
+#endif
+
+#include "../../../core/hk_core.h"
+#include "../../../core/hk_platform.h"
+
+#ifndef HK_BOARD_NAME
+#define HK_BOARD_NAME "neuralspot"
+#endif
+#ifndef HK_BUILD_ID
+#define HK_BUILD_ID "unknown"
+#endif
+
+/* Longest a write may wait for the host to drain the link before giving up (bounded, never hangs). */
+#define HK_WRITE_TIMEOUT_US 500000u
+
+static ns_timer_config_t s_timer = {
+    .api = &ns_timer_V1_0_0,
+    .timer = NS_TIMER_COUNTER,
+    .enableInterrupt = false,
+    .periodInMicroseconds = 0,
+    .callback = NULL,
+};
+
+uint64_t hk_platform_micros(void) {
+    /* the 32-bit microsecond ticker wraps every ~71 minutes: extend it (called often enough) */
+    static uint32_t last;
+    static uint64_t high;
+    uint32_t now = ns_us_ticker_read(&s_timer);
+    if (now < last) {
+        high += 1ull << 32;
+    }
+    last = now;
+    return high | now;
+}
+
+const char *hk_platform_board(void) { return HK_BOARD_NAME; }
+const char *hk_platform_build_id(void) { return HK_BUILD_ID; }
+void hk_platform_reset(void) {} /* the core re-initialises link and engine state itself */
+
+#if HK_LINK_UART
+
+extern "C" ns_uart_handle_t phUART; /* ns-uart's HAL handle (set up by ns_uart_init) */
+static ns_uart_config_t s_uart = {
+    .api = &ns_uart_V0_0_1,
+    .uart_config = &g_sUartConfig,
+    .rx_cb = NULL,
+    .tx_cb = NULL,
+    .tx_blocking = false,
+    .rx_blocking = false,
+};
+static ns_uart_handle_t s_uart_handle;
+
+static int link_init(void) { return ns_uart_init(&s_uart, &s_uart_handle) == NS_STATUS_SUCCESS; }
+
+size_t hk_platform_read(uint8_t *buf, size_t len) {
+    /* what the UART's interrupt-driven ring buffer holds, without waiting */
+    uint32_t got = 0;
+    am_hal_uart_transfer_t xfer = {};
+    xfer.ui32Direction = AM_HAL_UART_READ;
+    xfer.pui8Data = buf;
+    xfer.ui32NumBytes = (uint32_t)len;
+    xfer.ui32TimeoutMs = 0;
+    xfer.pui32BytesTransferred = &got;
+    am_hal_uart_transfer(phUART, &xfer);
+    return got;
+}
+
+size_t hk_platform_write(const uint8_t *buf, size_t len) {
+    uint32_t sent = 0;
+    am_hal_uart_transfer_t xfer = {};
+    xfer.ui32Direction = AM_HAL_UART_WRITE;
+    xfer.pui8Data = (uint8_t *)buf;
+    xfer.ui32NumBytes = (uint32_t)len;
+    xfer.ui32TimeoutMs = HK_WRITE_TIMEOUT_US / 1000u;
+    xfer.pui32BytesTransferred = &sent;
+    am_hal_uart_transfer(phUART, &xfer);
+    return sent;
+}
+
+#else /* USB CDC */
+
+static uint8_t s_usb_rx[4096];
+static uint8_t s_usb_tx[4096];
+static usb_handle_t s_usb;
+static ns_usb_config_t s_usb_cfg = {
+    .api = &ns_usb_V1_0_0,
+    .deviceType = NS_USB_CDC_DEVICE,
+    .rx_buffer = s_usb_rx,
+    .rx_bufferLength = sizeof s_usb_rx,
+    .tx_buffer = s_usb_tx,
+    .tx_bufferLength = sizeof s_usb_tx,
+    .rx_cb = NULL,
+    .tx_cb = NULL,
+    .service_cb = NULL,
+    .desc_url = NULL,
+};
+
+static int link_init(void) { return ns_usb_init(&s_usb_cfg, &s_usb) == NS_STATUS_SUCCESS; }
+
+size_t hk_platform_read(uint8_t *buf, size_t len) {
+    uint32_t got = 0;
+    ns_interrupt_master_disable(); /* TinyUSB's FIFO is also serviced from the USB timer ISR */
+    uint32_t avail = tud_cdc_available();
+    if (avail > 0u) {
+        got = tud_cdc_read(buf, avail < len ? avail : (uint32_t)len);
+    }
+    ns_interrupt_master_enable();
+    return got;
+}
+
+size_t hk_platform_write(const uint8_t *buf, size_t len) {
+    size_t sent = 0;
+    const uint64_t deadline = hk_platform_micros() + HK_WRITE_TIMEOUT_US;
+    while (sent < len && hk_platform_micros() < deadline) {
+        ns_interrupt_master_disable();
+        sent += tud_cdc_write(buf + sent, (uint32_t)(len - sent));
+        tud_cdc_write_flush();
+        ns_interrupt_master_enable();
+        if (sent < len) {
+            ns_delay_us(50);
+        }
+    }
+    return sent;
+}
+
+#endif
+
+int main(void) {
+    ns_core_config_t core_cfg = {.api = &ns_core_V1_0_0};
+    if (ns_core_init(&core_cfg) != NS_STATUS_SUCCESS) {
+        while (1) {
+        }
+    }
+    ns_power_config(&ns_development_default);
+    ns_timer_init(&s_timer);
+    if (!link_init()) {
+        while (1) { /* no link: nothing to report to; the host's HELLO times out with a hint */
+        }
+    }
+    ns_interrupt_master_enable();
+    hk_core_init();
+    while (1) {
+        hk_core_poll();
+    }
+}

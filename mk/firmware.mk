@@ -1,0 +1,14 @@
+# `make firmware`: build the hkdeploy firmware for a neuralSPOT board from a checkout.
+#   make firmware NEURALSPOT_ROOT=/path/to/neuralSPOT PLATFORM=apollo3p_evb AS_VERSION=R3.1.1 \
+#        [EXPORT_DIR=job/demo/export] [FW_BUILD_DIR=build/firmware/<PLATFORM>] [HK_LINK=usb|uart]
+# The same as `hkdeploy build --board <board>` minus the manifest; not part of `make test`
+# (CI has no SDK). See docs/firmware.md.
+EXPORT_DIR ?= job/demo/export
+FW_BUILD_DIR ?= build/firmware/$(PLATFORM)
+
+.PHONY: firmware
+firmware:
+	$(MAKE) -f firmware/platform/neuralspot/Makefile NEURALSPOT_ROOT=$(NEURALSPOT_ROOT) PLATFORM=$(PLATFORM) \
+	  $(if $(AS_VERSION),AS_VERSION=$(AS_VERSION)) EXPORT_DIR=$(abspath $(EXPORT_DIR)) \
+	  FW_BUILD_DIR=$(abspath $(FW_BUILD_DIR)) $(if $(HK_LINK),HK_LINK=$(HK_LINK)) \
+	  $(if $(HK_CPU_HZ),HK_CPU_HZ=$(HK_CPU_HZ))
