@@ -35,6 +35,10 @@ extern "C" {
 void hk_core_init(void);
 void hk_core_poll(void);
 
+/* What a reset button does: the engine is torn down, every link state and counter is cleared, then
+ * the core starts again as after boot (the host must HELLO again). The host port calls it on SIGUSR1. */
+void hk_core_reset(void);
+
 /* Feed received bytes directly (for platforms that receive in an interrupt or callback). */
 void hk_core_feed(const uint8_t *data, size_t len);
 
@@ -48,6 +52,7 @@ typedef struct {
     uint32_t cache_hits;
     uint32_t invokes;
     uint32_t nacks;
+    uint32_t inits; /* hk_core_init() calls: 1 after boot, +1 per RESET */
 } hk_core_stats_t;
 
 const hk_core_stats_t *hk_core_stats(void);

@@ -220,6 +220,21 @@ static uint16_t on_get_output(const uint8_t *req, size_t len, uint8_t *rsp, size
     return HK_STATUS_OK;
 }
 
+static uint16_t on_stats(size_t len, uint8_t *rsp, size_t *rsp_len) {
+    if (len != 0u) {
+        return HK_STATUS_BAD_REQUEST;
+    }
+    const hk_core_stats_t *st = hk_core_stats();
+    hk_put_u32(rsp, st->frames_ok);
+    hk_put_u32(rsp + 4, st->frames_bad);
+    hk_put_u32(rsp + 8, st->cache_hits);
+    hk_put_u32(rsp + 12, st->invokes);
+    hk_put_u32(rsp + 16, st->nacks);
+    hk_put_u32(rsp + 20, st->inits);
+    *rsp_len = sizeof(hk_stats_rsp_t);
+    return HK_STATUS_OK;
+}
+
 uint16_t hk_dispatch(uint8_t type, uint8_t flags, const uint8_t *req, size_t len, uint8_t *rsp, size_t *rsp_len) {
     *rsp_len = 0u;
     switch (type) {
@@ -228,6 +243,8 @@ uint16_t hk_dispatch(uint8_t type, uint8_t flags, const uint8_t *req, size_t len
     case HK_MSG_RESET:
         s_reset_pending = 1;
         return HK_STATUS_OK;
+    case HK_MSG_STATS:
+        return on_stats(len, rsp, rsp_len);
     case HK_MSG_SET_INPUT:
     case HK_MSG_INVOKE:
     case HK_MSG_GET_OUTPUT:

@@ -166,7 +166,15 @@ void hk_core_init(void) {
     s_rx_len = 0u;
     s_rx_overflow = 0;
     s_cache_valid = 0;
+    s_stats.inits++;
     hk_dispatch_init();
+}
+
+void hk_core_reset(void) {
+    hk_dispatch_reset();
+    hk_platform_reset();
+    memset(&s_stats, 0, sizeof s_stats);
+    hk_core_init();
 }
 
 void hk_link_count_invoke(void) { s_stats.invokes++; }

@@ -26,6 +26,7 @@
 #define HK_MSG_PERF 0x06u /* Time Invoke(): W warm-up runs, then N measured runs on the current input. */
 #define HK_MSG_RESET 0x07u /* Soft reset: the device answers, then re-initialises its engine and link state. */
 #define HK_MSG_LOG 0x08u /* Device text (EVENT flag, seq 0), e.g. TFLM error messages. */
+#define HK_MSG_STATS 0x09u /* The link core's counters since power-on (a RESET keeps them): how many frames, retries and Invoke() calls the device saw. */
 #define HK_MSG_NACK 0x7Fu /* The device could not accept a packet; status says why. seq echoes the request when known. */
 
 /* Header flags */
@@ -170,5 +171,16 @@ typedef struct HK_PACKED {
     uint32_t us_max;
 } hk_perf_rsp_t;
 _Static_assert(sizeof(hk_perf_rsp_t) == 30, "hk_perf_rsp_t size");
+
+/* STATS response */
+typedef struct HK_PACKED {
+    uint32_t frames_ok; /* valid request frames */
+    uint32_t frames_bad; /* damaged frames dropped (NACKed) */
+    uint32_t cache_hits; /* retries answered from the retry cache (nothing ran twice) */
+    uint32_t invokes; /* Invoke() calls (INVOKE, RUN, PERF runs) */
+    uint32_t nacks;
+    uint32_t inits; /* link core initialisations: 1 after power-on, +1 per RESET */
+} hk_stats_rsp_t;
+_Static_assert(sizeof(hk_stats_rsp_t) == 24, "hk_stats_rsp_t size");
 
 #endif /* HK_PROTOCOL_H */

@@ -24,6 +24,17 @@ log = logging.getLogger("hkdeploy.link")
 
 # Statuses after which resending the same request can help (the packet was damaged on the way).
 _RETRYABLE = {p.Status.BAD_CRC, p.Status.BAD_LENGTH}
+# Statuses a device gives after it was reset under our feet (its negotiated payload and the chunks
+# of the tensor being sent are gone): HELLO again and resend the whole tensor.
+_AFTER_RESET = {p.Status.PAYLOAD_TOO_BIG, p.Status.BAD_OFFSET}
+
+
+class DeviceStatusError(DeviceError):
+    """The device answered a request with an error status (``status``)."""
+
+    def __init__(self, message: str, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,11 @@ class DeviceClient:
         self.max_payload = p.DEFAULT_PAYLOAD
         self.info: p.HelloResponse | None = None
         self.logs: list[str] = []
-        self.stats = {"retries": 0, "frame_errors": 0, "nacks": 0}
+        self.stats = {"retries": 0, "frame_errors": 0, "nacks": 0, "resyncs": 0, "reopens": 0}
+        self._owns_port = transport is None
+        self._baud = baud
+        self._hello_payload = 4096
+        self._expected_sha: bytes | None = None
         self._reader = threading.Thread(target=self._read_loop, name=f"hkdeploy-link-{url}", daemon=True)
         self._reader.start()
 
@@ -97,9 +112,9 @@ class DeviceClient:
             try:
                 waiting = getattr(self.ser, "in_waiting", 0) or 1
                 data = self.ser.read(waiting)
-            except Exception as exc:  # port vanished (USB unplugged, device reset)
+            except Exception as exc:  # port vanished (USB unplugged, board reset re-enumerating)
                 self._queue.put(FrameError(p.Status.BAD_LENGTH, f"read failed: {exc}", -1))
-                time.sleep(0.05)
+                self._reopen()
                 continue
             if not data:
                 continue
@@ -110,6 +125,30 @@ class DeviceClient:
                     log.info("device: %s", text)
                 else:
                     self._queue.put(item)
+
+    def _reopen(self) -> None:
+        """After the port vanished: try to open it again (a board's USB CDC comes back after a reset)."""
+        time.sleep(0.2)
+        if not self._owns_port or self._stop.is_set():
+            return
+        try:
+            self.ser.close()
+        except Exception:  # it is gone already
+            pass
+        try:
+            self.ser = open_serial(self.url, self._baud)
+            self.stats["reopens"] += 1
+            log.info("reopened %s", self.url)
+        except DeviceError:
+            pass  # still gone: the request's own deadline bounds the wait
+
+    def _write(self, data: bytes) -> bool:
+        try:
+            self.ser.write(data)
+            return True
+        except Exception as exc:  # the port vanished mid-write: the retry loop resends
+            log.info("write to %s failed: %s", self.url, exc)
+            return False
 
     def _next_seq(self) -> int:
         self._seq = self._seq % 0xFFFF + 1
@@ -148,7 +187,11 @@ class DeviceClient:
         for attempt in range(tries):
             if attempt:
                 self.stats["retries"] += 1
-            self.ser.write(encode_packet(msg, seq, payload, flags=flags | (p.Flag.RETRY if attempt else 0)))
+            packet = encode_packet(msg, seq, payload, flags=flags | (p.Flag.RETRY if attempt else 0))
+            # a retry starts with a delimiter: it ends whatever half frame the device still holds
+            # (a lost delimiter would otherwise glue the retry to the damaged try)
+            if not self._write(b"\x00" + packet if attempt else packet):
+                last_problem = "the port went away"
             until = min(time.monotonic() + wait, deadline)
             while True:
                 left = until - time.monotonic()
@@ -185,11 +228,12 @@ class DeviceClient:
         text, hint = p.STATUS_TEXT.get(
             status, (f"unknown status {status}", "update hkdeploy and the firmware")
         )
-        raise DeviceError(f"{msg.name} on {self.url} failed: {text} (status {status})", hint=hint or None)
+        raise DeviceStatusError(f"{msg.name} on {self.url} failed: {text} (status {status})", status, hint or None)
 
     # -- commands ---------------------------------------------------------------------------------
     def hello(self, host_max_payload: int = 4096) -> p.HelloResponse:
         """Handshake; negotiates the payload size. A device that never answers gets a first-contact hint."""
+        self._hello_payload = host_max_payload
         try:
             pkt = self.request(
                 p.MsgType.HELLO,
@@ -210,7 +254,8 @@ class DeviceClient:
 
     def check_ready(self, expected_sha256: bytes | None) -> p.HelloResponse:
         """HELLO, then refuse a device whose allocation failed or whose model is not the exported one."""
-        info = self.info or self.hello()
+        info = self.info or self.hello(self._hello_payload)
+        self._expected_sha = expected_sha256
         if info.alloc_status != 0:
             text, hint = p.STATUS_TEXT.get(info.alloc_status, ("unknown engine status", ""))
             detail = "; ".join(self.logs[-2:])
@@ -229,7 +274,34 @@ class DeviceClient:
         return info
 
     def run(self, frame: bytes) -> RunResult:
-        """Stream one input tensor (chunked to the negotiated payload) and get the output and timing."""
+        """Stream one input tensor (chunked to the negotiated payload) and get the output and timing.
+
+        A device that was reset meanwhile (it rejects our payload size or a chunk's offset) gets a new
+        HELLO (with the same model check) and the whole tensor again, a bounded number of times.
+        """
+        for attempt in range(self.timeouts.retries + 1):
+            try:
+                return self._run_once(frame)
+            except DeviceStatusError as exc:
+                if exc.status not in _AFTER_RESET or attempt == self.timeouts.retries:
+                    raise
+                self.resync()
+        raise AssertionError("unreachable")
+
+    def resync(self) -> p.HelloResponse:
+        """HELLO again after a device reset (same payload request, same model check)."""
+        self.stats["resyncs"] += 1
+        log.info("%s was reset: HELLO again", self.url)
+        self.info = None
+        self.max_payload = p.DEFAULT_PAYLOAD
+        self.hello(self._hello_payload)
+        return self.check_ready(self._expected_sha)
+
+    def stats_device(self) -> p.StatsResponse:
+        """The device's own counters (frames, retries answered from its cache, Invoke() calls)."""
+        return p.StatsResponse.unpack(self.request(p.MsgType.STATS).payload)
+
+    def _run_once(self, frame: bytes) -> RunResult:
         step = self.max_payload - p.RunRequest.SIZE
         offset = 0
         while True:

@@ -156,6 +156,12 @@ class HostPort:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    def press_reset(self) -> None:
+        """The board's reset button: engine and link restart as after power-on (SIGUSR1)."""
+        if self.proc is None:
+            raise DeviceError("the host port is not running")
+        os.kill(self.proc.pid, signal.SIGUSR1)
+
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL after a bounded wait."""
         if self.proc is None:

@@ -32,6 +32,7 @@ class MsgType(IntEnum):
     PERF = 0x06  # Time Invoke(): W warm-up runs, then N measured runs on the current input.
     RESET = 0x07  # Soft reset: the device answers, then re-initialises its engine and link state.
     LOG = 0x08  # Device text (EVENT flag, seq 0), e.g. TFLM error messages.
+    STATS = 0x09  # The link core's counters since power-on (a RESET keeps them): how many frames, retries and Invoke() calls the device saw.
     NACK = 0x7F  # The device could not accept a packet; status says why. seq echoes the request when known.
 
 
@@ -787,6 +788,82 @@ class LogResponse:
 
 
 @dataclass(frozen=True)
+class StatsRequest:
+    """STATS request."""
+
+    FORMAT: ClassVar[str] = "<"
+    SIZE: ClassVar[int] = 0  # bytes of the fixed part
+
+    def values(self) -> list[Any]:
+        """The fixed part's values, flattened in struct order."""
+        return []
+
+    @classmethod
+    def from_values(cls, it: Iterator[Any], tail: bytes = b"") -> StatsRequest:
+        """Build from flattened values (and the variable-length tail)."""
+        return cls()
+
+    def pack(self) -> bytes:
+        """Encode as a payload."""
+        return struct.pack(self.FORMAT, *self.values())
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> StatsRequest:
+        """Decode a payload (raises struct.error / ValueError when it is too short or too long)."""
+        if len(payload) != cls.SIZE:
+            raise ValueError(f"{cls.__name__} payload has {len(payload)} bytes, expected {cls.SIZE}")
+        return cls.from_values(iter(struct.unpack_from(cls.FORMAT, payload)), payload[cls.SIZE :])
+
+
+@dataclass(frozen=True)
+class StatsResponse:
+    """STATS response."""
+
+    frames_ok: int  # valid request frames
+    frames_bad: int  # damaged frames dropped (NACKed)
+    cache_hits: int  # retries answered from the retry cache (nothing ran twice)
+    invokes: int  # Invoke() calls (INVOKE, RUN, PERF runs)
+    nacks: int
+    inits: int  # link core initialisations: 1 after power-on, +1 per RESET
+    FORMAT: ClassVar[str] = "<IIIIII"
+    SIZE: ClassVar[int] = 24  # bytes of the fixed part
+
+    def values(self) -> list[Any]:
+        """The fixed part's values, flattened in struct order."""
+        return [
+            self.frames_ok,
+            self.frames_bad,
+            self.cache_hits,
+            self.invokes,
+            self.nacks,
+            self.inits,
+        ]
+
+    @classmethod
+    def from_values(cls, it: Iterator[Any], tail: bytes = b"") -> StatsResponse:
+        """Build from flattened values (and the variable-length tail)."""
+        return cls(
+            frames_ok=next(it),
+            frames_bad=next(it),
+            cache_hits=next(it),
+            invokes=next(it),
+            nacks=next(it),
+            inits=next(it),
+        )
+
+    def pack(self) -> bytes:
+        """Encode as a payload."""
+        return struct.pack(self.FORMAT, *self.values())
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> StatsResponse:
+        """Decode a payload (raises struct.error / ValueError when it is too short or too long)."""
+        if len(payload) != cls.SIZE:
+            raise ValueError(f"{cls.__name__} payload has {len(payload)} bytes, expected {cls.SIZE}")
+        return cls.from_values(iter(struct.unpack_from(cls.FORMAT, payload)), payload[cls.SIZE :])
+
+
+@dataclass(frozen=True)
 class NackRequest:
     """NACK request."""
 
@@ -851,6 +928,7 @@ REQUESTS: dict[MsgType, type[Any]] = {
     MsgType.PERF: PerfRequest,
     MsgType.RESET: ResetRequest,
     MsgType.LOG: LogRequest,
+    MsgType.STATS: StatsRequest,
     MsgType.NACK: NackRequest,
 }
 RESPONSES: dict[MsgType, type[Any]] = {
@@ -862,5 +940,6 @@ RESPONSES: dict[MsgType, type[Any]] = {
     MsgType.PERF: PerfResponse,
     MsgType.RESET: ResetResponse,
     MsgType.LOG: LogResponse,
+    MsgType.STATS: StatsResponse,
     MsgType.NACK: NackResponse,
 }

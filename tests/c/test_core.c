@@ -418,6 +418,30 @@ static void test_chunks_fill_the_tensor_without_gaps(void) {
     CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_BAD_OFFSET && hk_core_stats()->invokes == invokes + 1);
 }
 
+static void test_stats_and_reset_button(void) {
+    boot(0);
+    static packet_t rsp[4];
+    hello(1024, rsp);
+    uint8_t run[4 + 16] = {0};
+    send(HK_MSG_RUN, 0, 7, run, sizeof run);
+    CHECK(take(rsp, 4) == 1);
+    send(HK_MSG_STATS, 0, 8, NULL, 0);
+    CHECK(take(rsp, 4) == 1 && rsp[0].type == HK_MSG_STATS && rsp[0].length == sizeof(hk_stats_rsp_t));
+    const hk_core_stats_t *st = hk_core_stats();
+    CHECK(rd32(rsp[0].payload) == st->frames_ok && rd32(rsp[0].payload + 12) == st->invokes);
+    CHECK(rd32(rsp[0].payload + 20) == st->inits && st->inits >= 1u);
+    uint8_t junk = 1;
+    send(HK_MSG_STATS, 0, 9, &junk, 1); /* STATS takes no payload */
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST);
+    /* the reset button: counters cleared, payload back to the default, one init since */
+    int resets = s_platform_resets;
+    hk_core_reset();
+    CHECK(st->invokes == 0u && st->frames_ok == 0u && st->inits == 1u && s_platform_resets == resets + 1);
+    static uint8_t big[4 + 400];
+    send(HK_MSG_RUN, 0, 10, big, sizeof big); /* larger than HK_DEFAULT_PAYLOAD until the next HELLO */
+    CHECK(take(rsp, 4) == 1 && rsp[0].type == HK_MSG_NACK && rsp[0].status == HK_STATUS_PAYLOAD_TOO_BIG);
+}
+
 int main(void) {
     test_crc32();
     test_cobs_vectors();
@@ -430,6 +454,7 @@ int main(void) {
     test_not_ready_engine_and_reset();
     test_bad_requests();
     test_chunks_fill_the_tensor_without_gaps();
+    test_stats_and_reset_button();
     printf("ctest: %d checks, %d failed\n", s_checks, s_failures);
     return s_failures ? 1 : 0;
 }

@@ -129,21 +129,126 @@ def test_unopenable_port_has_a_hint() -> None:
     assert "cannot open /dev/ttyNOPE0" in err.value.message and err.value.hint
 
 
-def test_recovers_from_corruption_drops_and_duplicates(host_binary: Path, golden: Any) -> None:
+def test_1000_runs_through_corruption_and_drops_none_lost_or_duplicated(
+    host_binary: Path, golden: Any
+) -> None:
+    """1 % of the bytes corrupted plus 0.2 % dropped and 0.2 % duplicated, both directions: every
+    output equals the clean run's, and the device's own counter shows exactly one Invoke() per RUN."""
+    from hkdeploy.link.client import open_serial
+    from hkdeploy.link.faults import FaultyTransport
+
+    raw, tflm, sha = golden
+    n = 1000
+    with HostPort(host_binary, "sim:apollo4p_evb") as hp:
+        faulty = FaultyTransport(
+            open_serial(hp.url, 115200), corrupt=0.01, drop=0.002, duplicate=0.002, seed=7
+        )
+        with DeviceClient(
+            hp.url, timeouts=Timeouts(packet=0.01, command=60, retries=400), transport=faulty
+        ) as dev:
+            dev.hello(host_max_payload=64)  # small packets: at 1 % byte errors many still get through
+            dev.check_ready(sha)
+            before = dev.stats_device()  # (the host port serves one client: read its counters here)
+            outputs = [dev.run(raw[k % len(raw)].tobytes()).output for k in range(n)]
+            after = dev.stats_device()
+    for k, out in enumerate(outputs):
+        assert np.array_equal(np.frombuffer(out, np.int8), tflm[k % len(raw)]), k
+    assert after.invokes - before.invokes == n  # none lost, none run twice
+    assert after.cache_hits > before.cache_hits  # retried RUNs were answered from the cache
+    assert after.frames_bad > 100 and faulty.damaged > 5000 and dev.stats["retries"] > 500
+
+
+def test_truncated_and_delayed_packets_are_recovered(host_binary: Path, golden: Any) -> None:
     from hkdeploy.link.client import open_serial
     from hkdeploy.link.faults import FaultyTransport
 
     raw, tflm, sha = golden
     with HostPort(host_binary, "sim:apollo4p_evb") as hp:
         faulty = FaultyTransport(
-            open_serial(hp.url, 115200), corrupt=0.01, drop=0.002, duplicate=0.002, seed=7
+            open_serial(hp.url, 115200), truncate=0.05, delay=0.05, max_delay=0.005, seed=11
         )
         with DeviceClient(
-            hp.url, timeouts=Timeouts(packet=0.08, command=60, retries=60), transport=faulty
+            hp.url, timeouts=Timeouts(packet=0.02, command=30, retries=50), transport=faulty
         ) as dev:
-            dev.hello(host_max_payload=64)  # small packets: at 1 % byte errors most still get through
+            dev.hello(host_max_payload=128)
             dev.check_ready(sha)
+            before = dev.stats_device()
             outputs = [dev.run(raw[k].tobytes()).output for k in range(100)]
-        assert faulty.damaged > 500 and dev.stats["retries"] > 50
+            after = dev.stats_device()
     for k, out in enumerate(outputs):
         assert np.array_equal(np.frombuffer(out, np.int8), tflm[k]), k
+    assert faulty.truncated > 50 and faulty.delays > 50 and after.invokes - before.invokes == 100
+
+
+def test_device_reset_mid_stream_is_recovered(host_binary: Path, golden: Any) -> None:
+    """The virtual EVB's reset button pressed every 150 packets during 200 RUNs (64-byte chunks):
+    the client HELLOs again and resends, and every output is still the golden one."""
+    from hkdeploy.link.client import open_serial
+    from hkdeploy.link.faults import FaultyTransport
+
+    raw, tflm, sha = golden
+    with HostPort(host_binary, "sim:apollo4p_evb") as hp:
+        faulty = FaultyTransport(open_serial(hp.url, 115200), reset_every=150, on_reset=hp.press_reset)
+        with DeviceClient(
+            hp.url, timeouts=Timeouts(packet=0.5, command=30, retries=5), transport=faulty
+        ) as dev:
+            dev.hello(host_max_payload=64)
+            dev.check_ready(sha)
+            outputs = [dev.run(raw[k].tobytes()).output for k in range(200)]
+            stats = dev.stats_device()
+    for k, out in enumerate(outputs):
+        assert np.array_equal(np.frombuffer(out, np.int8), tflm[k]), k
+    assert faulty.resets >= 20 and dev.stats["resyncs"] >= faulty.resets - 1
+    assert stats.inits == 1  # counters restart at a reset, like a board's RAM
+
+
+def test_stats_and_reset_counters(device: DeviceClient, golden: Any) -> None:
+    raw, _, sha = golden
+    device.check_ready(sha)
+    first = device.stats_device()
+    for k in range(3):
+        device.run(raw[k].tobytes())
+    device.perf(warmup=1, runs=4)
+    second = device.stats_device()
+    assert second.invokes - first.invokes == 3 + 5 and second.frames_ok - first.frames_ok == 3 + 1 + 1
+    device.reset()
+    assert device.stats_device().inits == first.inits + 1  # a RESET command keeps the counters
+
+
+def test_host_port_dies_with_its_parent(host_binary: Path, tmp_path: Path) -> None:
+    """A host process killed with SIGKILL (no atexit, no finally) leaves no virtual EVB behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from hkdeploy.link.hostport import HostPort\n"
+        f"hp = HostPort(Path({str(host_binary)!r})).start()\n"
+        "print(hp.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    pid = int(child.stdout.readline())
+    os.kill(pid, 0)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        try:  # it may linger as a zombie of init until reaped: that is gone too
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().split(")")[1].split()[0] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the host port outlived its parent")

@@ -8,13 +8,16 @@
  *   --sram-bytes N      emulated SRAM: a larger arena is refused
  *   --baud N            pace both directions as an 8N1 UART at N baud would (0 = unpaced)
  *   --build-id ID       build id reported in HELLO
- * It exits when the host closes the pty after having opened it, or on SIGTERM.
+ * It exits when the host closes the pty after having opened it, on SIGTERM, or when the process
+ * that started it dies (PR_SET_PDEATHSIG): a crashed host never leaves a virtual EVB behind.
+ * SIGUSR1 is its reset button: engine and link start again as after power-on (the host must HELLO).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +34,16 @@ static unsigned long s_baud;
 static const char *s_board = "sim";
 static const char *s_build_id = "host";
 static volatile sig_atomic_t s_stop;
+static volatile sig_atomic_t s_reset_button;
 static int s_seen_peer;
 hk_host_limits_t g_hk_host_limits;
 
 static void on_signal(int sig) {
-    (void)sig;
-    s_stop = 1;
+    if (sig == SIGUSR1) {
+        s_reset_button = 1;
+    } else {
+        s_stop = 1;
+    }
 }
 
 static double now_s(void) {
@@ -157,9 +164,15 @@ int main(int argc, char **argv) {
         }
         i++;
     }
+    pid_t parent = getppid();
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    signal(SIGUSR1, on_signal);
     signal(SIGPIPE, SIG_IGN);
+    /* die with the parent; the parent may have died before prctl took effect: check once more */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
+        return 4;
+    }
 
     s_master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
     if (s_master < 0 || grantpt(s_master) != 0 || unlockpt(s_master) != 0) {
@@ -176,6 +189,10 @@ int main(int argc, char **argv) {
 
     hk_core_init();
     while (!s_stop) {
+        if (s_reset_button) {
+            s_reset_button = 0;
+            hk_core_reset();
+        }
         hk_core_poll();
     }
     hk_host_engine_shutdown();
