@@ -228,7 +228,9 @@ class DeviceClient:
         text, hint = p.STATUS_TEXT.get(
             status, (f"unknown status {status}", "update hkdeploy and the firmware")
         )
-        raise DeviceStatusError(f"{msg.name} on {self.url} failed: {text} (status {status})", status, hint or None)
+        raise DeviceStatusError(
+            f"{msg.name} on {self.url} failed: {text} (status {status})", status, hint or None
+        )
 
     # -- commands ---------------------------------------------------------------------------------
     def hello(self, host_max_payload: int = 4096) -> p.HelloResponse:

@@ -77,9 +77,7 @@ class FaultyTransport:
                 continue
             if self._keep[direction] is None and not self._cutting[direction]:
                 # first byte of a packet: decide whether this one gets cut, and where
-                self._keep[direction] = (
-                    self.rng.randrange(0, 64) if self.rng.random() < self.truncate else -1
-                )
+                self._keep[direction] = self.rng.randrange(0, 64) if self.rng.random() < self.truncate else -1
                 if self._keep[direction] != -1:
                     self.truncated += 1
             keep = self._keep[direction]
