@@ -29,7 +29,7 @@ from hkdeploy.fsutil import write_json
 from hkdeploy.link import CORE_SOURCES
 from hkdeploy.params import DeployParams
 from hkdeploy.paths import firmware_dir
-from hkdeploy.proc import Command, run
+from hkdeploy.proc import Command, git_head, run
 
 MANIFEST = "build_manifest.json"
 MODEL_HEADERS = ("model_buffer.h", "model_ops.h", "model_config.h")
@@ -161,17 +161,7 @@ def neuralspot_root(params: DeployParams) -> Path:
 
 def neuralspot_revision(root: Path) -> str | None:
     """The SDK's git commit, if it is a git checkout."""
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
+    return git_head(root)
 
 
 def toolchain_tool(params: DeployParams, tool: str) -> str:

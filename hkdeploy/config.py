@@ -16,7 +16,6 @@ import copy
 import difflib
 import json
 import os
-import subprocess
 import types
 import typing
 from collections.abc import Iterator, Sequence
@@ -413,17 +412,9 @@ def _git_sha() -> str | None:
     repo = Path(__file__).resolve().parent.parent
     if not (repo / ".git").exists():
         return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    from hkdeploy.proc import git_head
+
+    return git_head(repo)
 
 
 def tool_versions() -> dict[str, str | None]:

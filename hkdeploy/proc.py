@@ -123,3 +123,18 @@ def _log(log: Path | None, line: str, code: int | None, output: str, seconds: fl
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(f"$ {line}\n# exit {code} after {seconds:.1f} s\n{output.rstrip()}\n\n")
+
+
+def git_head(repo: Path) -> str | None:
+    """The commit checked out in ``repo`` (None if it is not a git checkout or git is missing)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
