@@ -252,3 +252,24 @@ def test_host_port_dies_with_its_parent(host_binary: Path, tmp_path: Path) -> No
     else:
         os.kill(pid, signal.SIGKILL)
         raise AssertionError("the host port outlived its parent")
+
+
+@pytest.mark.parametrize("baud", [115200, 921600])
+def test_paced_link_is_never_faster_than_the_line(host_binary: Path, golden: Any, baud: int) -> None:
+    """8N1 emulation: 10 bits per byte each way, so RUNs can't beat the bytes' line time plus the
+    invokes (a lower bound only: a loaded machine is slower, never faster; the achieved/bound ratio
+    itself is measured in bench/link_bench.py)."""
+    import time
+
+    raw, _, sha = golden
+    with HostPort(host_binary, "sim:apollo4p_evb", baud=baud) as hp, DeviceClient(hp.url, baud) as dev:
+        dev.check_ready(sha)
+        n = 20 if baud > 200000 else 5
+        start = time.monotonic()
+        invoke_s = sum(dev.run(raw[k].tobytes()).micros for k in range(n)) / 1e6
+        elapsed = time.monotonic() - start
+    # fewest bytes a packet can take: header 8 + payload + CRC 4 + one COBS code byte + the delimiter
+    frame_in = 8 + 4 + raw[0].nbytes + 4 + 2  # RUN: offset + the tensor
+    frame_out = 8 + 12 + 4 + 4 + 2  # cycles, micros, output_bytes + the 4 output bytes
+    bound_s = n * (frame_in + frame_out) * 10 / baud + invoke_s  # the line can't overlap Invoke()
+    assert elapsed >= 0.98 * bound_s, f"{elapsed:.3f} s for {bound_s:.3f} s of line and invoke time"

@@ -53,26 +53,31 @@ static double now_s(void) {
 }
 
 /* Line-rate emulation: each direction is a wire that is busy 10 bits per byte (8N1). A byte can only
- * leave (or be delivered) once its wire is free; we sleep until then, so the average rate is exact
- * even though the OS sleeps in coarse steps. */
+ * leave (or be delivered) once its wire is free; we sleep until then. The OS wakes us late, so the
+ * next bytes may use the last sleep's overshoot (bytes queued back to back keep the wire's
+ * schedule), but time the wire sat idle is never a credit: the emulated line is never faster than
+ * the real one. */
 static double s_line_free[2];
+static double s_late[2];
 
 static void pace(int dir, size_t bytes) {
     if (s_baud == 0u || bytes == 0u) {
         return;
     }
     double now = now_s();
-    /* Bytes queued back to back keep the wire's schedule (a sleep that overshot is paid back by the
-     * next bytes); only a wire idle for over 2 ms starts a new schedule at "now". */
-    if (s_line_free[dir] < now - 0.002) {
-        s_line_free[dir] = now;
+    double earliest = now - s_late[dir];
+    if (s_line_free[dir] < earliest) {
+        s_line_free[dir] = earliest;
     }
     s_line_free[dir] += (double)bytes * 10.0 / (double)s_baud;
     double wait = s_line_free[dir] - now;
+    s_late[dir] = 0.0;
     if (wait > 0.0002) {
         struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !s_stop) {
         }
+        double late = now_s() - s_line_free[dir];
+        s_late[dir] = late < 0.0 ? 0.0 : (late > 0.002 ? 0.002 : late);
     }
 }
 
