@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from hkdeploy.boards import Board
 from hkdeploy.console import info
 from hkdeploy.errors import HkDeployError
 from hkdeploy.params import DeployParams
@@ -66,6 +67,7 @@ def run(
             from hkdeploy.flash import flash
 
             result.results["flash"] = flash(params, target.name, force=force)
+            _wait_for_board(params, target, list(ports or []))
     if "validate" not in skip:
         with stage("validate", result):
             from hkdeploy.validate import validate
@@ -76,3 +78,19 @@ def run(
     done = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     info(f"run: done ({done})")
     return result
+
+
+def _wait_for_board(params: DeployParams, board: Board, ports: list[str]) -> None:
+    """After a flash the board resets and its USB port comes back: wait for it (bounded)."""
+    from hkdeploy.link.discovery import wait_for_port
+
+    link = params.link
+    wanted: list[str | None] = list(ports) or [link.port]
+    for port in wanted:
+        wait_for_port(
+            port,
+            link.usb_vid or board.usb_vid,
+            link.usb_pid or board.usb_pid,
+            link.serial_number,
+            timeout=link.connect_timeout,
+        )

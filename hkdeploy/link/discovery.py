@@ -7,6 +7,9 @@ picks one.
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hkdeploy.errors import DeviceError
@@ -88,3 +91,30 @@ def find_port(
         f"{len(matches)} ports match {wanted}: " + "; ".join(p.describe() for p in matches),
         hint="pick one with --port or link.serial_number",
     )
+
+
+def wait_for_port(
+    port: str | None,
+    vid: int | None,
+    pid: int | None,
+    serial_number: str | None = None,
+    timeout: float = 10.0,
+    lister: Callable[[], list[PortInfo]] = list_ports,
+) -> str:
+    """``find_port``, retried until the port shows up (a board re-enumerates its USB after a flash).
+
+    Raises:
+        DeviceError: still no (single) match after ``timeout`` seconds: the last reason.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if port and "://" not in port:
+            if os.path.exists(port) or time.monotonic() >= deadline:
+                return port  # opening it names the problem if it never came
+        else:
+            try:
+                return find_port(port, vid, pid, serial_number, lister())
+            except DeviceError:
+                if time.monotonic() >= deadline:
+                    raise
+        time.sleep(0.25)

@@ -45,3 +45,19 @@ def test_no_match_lists_what_is_there() -> None:
 
 def test_list_ports_runs_on_this_machine() -> None:
     assert all(isinstance(p, PortInfo) for p in list_ports())
+
+
+def test_wait_for_port_until_the_board_is_back() -> None:
+    from hkdeploy.link.discovery import wait_for_port
+
+    calls = []
+
+    def lister() -> list[PortInfo]:  # the board re-enumerates: absent for the first two looks
+        calls.append(1)
+        return PORTS[:1] if len(calls) < 3 else PORTS[:2]
+
+    assert wait_for_port(None, 0xCAFE, 0x4011, timeout=5, lister=lister) == "/dev/ttyACM1"
+    assert len(calls) == 3
+    with pytest.raises(DeviceError, match="no serial port matches CAFE:4011"):
+        wait_for_port(None, 0xCAFE, 0x4011, timeout=0.3, lister=lambda: PORTS[:1])
+    assert wait_for_port("socket://127.0.0.1:1", None, None, timeout=0.1) == "socket://127.0.0.1:1"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -16,13 +14,6 @@ from hkdeploy.demo import demo, pick_record
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "demo.json"
-
-
-@pytest.fixture
-def job(exported_demo: Any, tmp_path: Path) -> Path:
-    job = tmp_path / "job"
-    shutil.copytree(exported_demo.export_dir, job / "export")
-    return job
 
 
 def test_run_whole_chain_on_the_virtual_evb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,3 +91,32 @@ def test_demo_backends_agree(job: Path) -> None:
     pc = demo(params, "pc").frames
     sim = demo(params, "sim").frames
     assert [f["probabilities"] for f in pc] == [f["probabilities"] for f in sim]
+
+
+def test_run_for_a_board_builds_flashes_and_validates(
+    job: Path, fake_sdk: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The board path of `run` with test doubles: the fake neuralSPOT make and a fake JLinkExe, and a
+    virtual EVB on --port standing in for the flashed board (same model, so HELLO's hash matches)."""
+    from hkdeploy.link.hostport import HostPort, build_host_port
+
+    tools = fake_sdk["tools"]
+    (tools / "JLinkExe").write_text(
+        f'#!/bin/sh\necho "$@" > {tools}/JLinkExe.args\necho "Connecting to J-Link via USB...O.K."\n'
+    )
+    (tools / "JLinkExe").chmod(0o755)
+    stand_in = build_host_port(job / "export", tmp_path / "stand_in")
+    with HostPort(stand_in, "apollo4p_evb") as hp:
+        code = main(
+            ["run", "-c", str(CONFIG), "--job-dir", str(job), "--skip", "export", "--board", "apollo4p_evb",
+             "--set", "backend=evb", "--set", f"firmware.neuralspot_root={fake_sdk['sdk']}", "--port", hp.url]
+        )  # fmt: skip
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 0, err
+    for stage in ("run: build", "run: flash", "run: validate"):
+        assert stage in err
+    jlink_args = (tools / "JLinkExe.args").read_text().split()
+    assert jlink_args[jlink_args.index("-device") + 1] == "AMAP42KK-KBR"
+    assert "hkdeploy_fw.bin" in (job / "firmware" / "apollo4p_evb" / "flash.jlink").read_text()
+    summary = json.loads((job / "validate" / "summary.json").read_text())
+    assert summary["verdict"]["passed"] and summary["device"]["board"] == "apollo4p_evb"
