@@ -273,3 +273,49 @@ def test_paced_link_is_never_faster_than_the_line(host_binary: Path, golden: Any
     frame_out = 8 + 12 + 4 + 4 + 2  # cycles, micros, output_bytes + the 4 output bytes
     bound_s = n * (frame_in + frame_out) * 10 / baud + invoke_s  # the line can't overlap Invoke()
     assert elapsed >= 0.98 * bound_s, f"{elapsed:.3f} s for {bound_s:.3f} s of line and invoke time"
+
+
+def test_socket_url_reaches_the_device(host_binary: Path, golden: Any) -> None:
+    """A board in a lab rack behind a TCP serial server: the client speaks to `socket://host:port`.
+    The server here is a test double: a thread that bridges one TCP connection to the virtual EVB's pty."""
+    import select
+    import socket
+    import threading
+    import tty
+
+    raw, tflm, sha = golden
+    with HostPort(host_binary, "sim:apollo4p_evb") as hp:
+        server = socket.create_server(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        stop = threading.Event()
+
+        def bridge() -> None:
+            conn, _ = server.accept()
+            fd = os.open(hp.url, os.O_RDWR | os.O_NOCTTY)
+            tty.setraw(fd)  # as pyserial would: no echo, no CR/LF translation
+            try:
+                while not stop.is_set():
+                    ready, _, _ = select.select([conn, fd], [], [], 0.05)
+                    if conn in ready:
+                        data = conn.recv(65536)
+                        if not data:
+                            break
+                        os.write(fd, data)
+                    if fd in ready:
+                        conn.sendall(os.read(fd, 65536))
+            finally:
+                os.close(fd)
+                conn.close()
+
+        t = threading.Thread(target=bridge, daemon=True)
+        t.start()
+        try:
+            with DeviceClient(f"socket://127.0.0.1:{port}") as dev:
+                assert dev.check_ready(sha).board == "sim:apollo4p_evb"
+                for k in range(20):
+                    assert np.array_equal(np.frombuffer(dev.run(raw[k].tobytes()).output, np.int8), tflm[k])
+                assert dev.stats["retries"] == 0
+        finally:
+            stop.set()
+            t.join(timeout=5)
+            server.close()
