@@ -95,7 +95,12 @@ def project_files(params: DeployParams, board: Board) -> dict[str, bytes]:
         if not root.is_dir():
             raise ToolError(f"firmware sources missing: {root}", hint="reinstall hkdeploy")
         for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".o", ".pyc"):
+            rel_parts = path.relative_to(fw).parts
+            if (
+                path.is_file()
+                and not {"__pycache__", "build"} & set(rel_parts)
+                and path.suffix not in (".o", ".pyc")
+            ):
                 files[path.relative_to(fw).as_posix()] = path.read_bytes()
     for name in MODEL_HEADERS:
         files[f"model/{name}"] = (params.export_dir / name).read_bytes()
