@@ -74,6 +74,11 @@ int32_t hk_engine_invoke(uint32_t *cycles);
 /* Tear down and re-initialise state (RESET command). */
 void hk_engine_reset(void);
 
+/* Board engine (hk_engine_tflm.cc): the CPU clock reported as cpu_hz, to turn cycles into
+ * microseconds. A weak default returns HK_CPU_HZ (make HK_CPU_HZ=...); a platform that changes
+ * clocks at run time defines its own. */
+uint32_t hk_engine_cpu_hz(void);
+
 #ifdef __cplusplus
 }
 #endif

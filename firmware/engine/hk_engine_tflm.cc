@@ -3,8 +3,15 @@
  *
  * Model bytes, op resolver and arena size come from the export's headers (model_buffer.h,
  * model_ops.h, model_config.h). No heap: the interpreter is placement-constructed in static storage
- * so RESET can tear it down and build it again. Invoke() is timed with the DWT cycle counter
- * (Cortex-M4 and Cortex-M55 both have one; the M55's is enabled through DEMCR like the M4's).
+ * so RESET can tear it down and build it again. Invoke() is timed in CPU cycles:
+ *   - Cortex-M4F (Apollo3/4, __ARM_ARCH_7EM__): the DWT cycle counter (DEMCR.TRCENA, CYCCNTENA);
+ *   - Cortex-M55 (Apollo5, __ARM_ARCH_8_1M_MAIN__; GCC 12 defines only __ARM_ARCH_8M_MAIN__ for it):
+ *     the PMU cycle counter (PMU_CCNTR) when the device header declares a PMU, else the DWT cycle
+ *     counter unless DWT_CTRL.NOCYCCNT says there is none;
+ *   - anything else (a host syntax check): no counter, 0 cycles.
+ * CMSIS core registers come from the AmbiqSuite device header (am_mcu_apollo.h) when the build has
+ * it (every neuralSPOT build); without it the architectural addresses are used directly.
+ * Microseconds are the host's business: HELLO reports hk_engine_cpu_hz() (HK_CPU_HZ by default).
  */
 #include <new>
 #include <stdint.h>
@@ -19,14 +26,30 @@
 #include "model_config.h"
 #include "model_ops.h"
 
+#if defined(__ARM_ARCH_8_1M_MAIN__) || defined(__ARM_ARCH_8M_MAIN__)
+#define HK_CYCLES_V8M 1
+#endif
+#if defined(__ARM_ARCH_7EM__) || defined(HK_CYCLES_V8M)
+#define HK_CYCLES_ARM 1
+#if defined(__has_include)
+#if __has_include("am_mcu_apollo.h")
+#include "am_mcu_apollo.h" /* device header -> CMSIS core_cm4.h / core_cm55.h (DWT, DCB, PMU) */
+#define HK_CYCLES_CMSIS 1
+#endif
+#endif
+#endif
+
 #ifndef HK_ARENA_SIZE
 #define HK_ARENA_SIZE HK_MODEL_ARENA_SIZE
 #endif
 
-/* Clock used to turn cycles into microseconds; the platform passes the core clock it configured. */
+/* Clock used to turn cycles into microseconds; the platform passes the core clock it configured
+ * (make HK_CPU_HZ=..., from the board file), or overrides hk_engine_cpu_hz() at run time. */
 #ifndef HK_CPU_HZ
 #define HK_CPU_HZ 96000000u
 #endif
+
+extern "C" __attribute__((weak)) uint32_t hk_engine_cpu_hz(void) { return HK_CPU_HZ; }
 
 namespace {
 
@@ -39,20 +62,67 @@ TfLiteTensor *s_input = nullptr;
 TfLiteTensor *s_output = nullptr;
 int32_t s_status = HK_ENGINE_ERR_NOT_READY;
 
-/* ARMv7-M / ARMv8.1-M debug registers (the same addresses on both cores). */
+#if defined(HK_CYCLES_ARM) && !defined(HK_CYCLES_CMSIS)
+/* ARMv7-M / ARMv8.1-M debug registers (architectural addresses, the same on both cores). */
 volatile uint32_t *const k_demcr = reinterpret_cast<volatile uint32_t *>(0xE000EDFCu);
 volatile uint32_t *const k_dwt_ctrl = reinterpret_cast<volatile uint32_t *>(0xE0001000u);
 volatile uint32_t *const k_dwt_cyccnt = reinterpret_cast<volatile uint32_t *>(0xE0001004u);
+#endif
+#if defined(HK_CYCLES_ARM) && defined(__ARM_ARCH_7EM__)
 volatile uint32_t *const k_dwt_lar = reinterpret_cast<volatile uint32_t *>(0xE0001FB0u);
+#endif
+#if defined(HK_CYCLES_V8M) && defined(HK_CYCLES_CMSIS) && defined(__PMU_PRESENT) && (__PMU_PRESENT == 1U)
+#define HK_CYCLES_PMU 1
+#endif
+#if defined(HK_CYCLES_ARM) && !defined(HK_CYCLES_PMU)
+bool s_have_dwt_cyccnt = false; /* DWT_CTRL.NOCYCCNT clear: the DWT has a cycle counter */
+#endif
 
 void cycle_counter_start() {
-    *k_demcr |= (1u << 24);       /* TRCENA */
-    *k_dwt_lar = 0xC5ACCE55u;     /* unlock (needed on some M4 parts, ignored elsewhere) */
-    *k_dwt_cyccnt = 0u;
-    *k_dwt_ctrl |= 1u;            /* CYCCNTENA */
+#if defined(HK_CYCLES_PMU)
+    DCB->DEMCR |= DCB_DEMCR_TRCENA_Msk; /* the PMU counts only with trace enabled */
+    ARM_PMU_Enable();
+    ARM_PMU_CYCCNT_Reset();
+    ARM_PMU_CNTR_Enable(PMU_CNTENSET_CCNTR_ENABLE_Msk);
+#elif defined(HK_CYCLES_CMSIS) && defined(HK_CYCLES_V8M)
+    DCB->DEMCR |= DCB_DEMCR_TRCENA_Msk;
+    s_have_dwt_cyccnt = (DWT->CTRL & DWT_CTRL_NOCYCCNT_Msk) == 0u;
+    if (s_have_dwt_cyccnt) {
+        DWT->CYCCNT = 0u;
+        DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+    }
+#elif defined(HK_CYCLES_CMSIS)
+    CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
+    *k_dwt_lar = 0xC5ACCE55u; /* CoreSight unlock (needed on some M4 parts, ignored elsewhere) */
+    s_have_dwt_cyccnt = (DWT->CTRL & DWT_CTRL_NOCYCCNT_Msk) == 0u;
+    if (s_have_dwt_cyccnt) {
+        DWT->CYCCNT = 0u;
+        DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+    }
+#elif defined(HK_CYCLES_ARM)
+    *k_demcr |= (1u << 24); /* TRCENA */
+#if defined(__ARM_ARCH_7EM__)
+    *k_dwt_lar = 0xC5ACCE55u;
+#endif
+    s_have_dwt_cyccnt = (*k_dwt_ctrl & (1u << 25)) == 0u; /* NOCYCCNT */
+    if (s_have_dwt_cyccnt) {
+        *k_dwt_cyccnt = 0u;
+        *k_dwt_ctrl |= 1u; /* CYCCNTENA */
+    }
+#endif
 }
 
-inline uint32_t cycles_now() { return *k_dwt_cyccnt; }
+inline uint32_t cycles_now() {
+#if defined(HK_CYCLES_PMU)
+    return ARM_PMU_Get_CCNTR();
+#elif defined(HK_CYCLES_CMSIS)
+    return s_have_dwt_cyccnt ? DWT->CYCCNT : 0u;
+#elif defined(HK_CYCLES_ARM)
+    return s_have_dwt_cyccnt ? *k_dwt_cyccnt : 0u;
+#else
+    return 0u; /* no cycle counter on this target */
+#endif
+}
 
 void fill_tensor(hk_tensor_info_t *t, const TfLiteTensor *src) {
     memset(t, 0, sizeof *t);
@@ -80,7 +150,7 @@ void fill_static(hk_engine_info_t *info) {
     memset(info, 0, sizeof *info);
     info->arena_size = HK_ARENA_SIZE;
     info->model_size = HK_MODEL_LEN;
-    info->cpu_hz = HK_CPU_HZ;
+    info->cpu_hz = hk_engine_cpu_hz();
     memcpy(info->model_sha256, sha, sizeof sha);
 }
 
