@@ -43,6 +43,23 @@
 #define HK_ARENA_SIZE HK_MODEL_ARENA_SIZE
 #endif
 
+/* Arena placement. neuralSPOT's Apollo4/Apollo5 linker scripts put .bss in the TCM (384 KB / 496 KB)
+ * and .sram_bss (NOLOAD) in the shared SRAM (1 MB / 3 MB). The arena stays in the faster TCM while it
+ * is at most HK_ARENA_TCM_MAX (the platform's module.mk sets it per part), else it goes to .sram_bss;
+ * -DHK_ARENA_SRAM=0|1 forces either. Apollo3 has one SRAM region: no HK_ARENA_TCM_MAX, plain .bss. */
+#ifndef HK_ARENA_SRAM
+#if defined(HK_ARENA_TCM_MAX) && (HK_ARENA_SIZE > HK_ARENA_TCM_MAX)
+#define HK_ARENA_SRAM 1
+#else
+#define HK_ARENA_SRAM 0
+#endif
+#endif
+#if HK_ARENA_SRAM
+#define HK_ARENA_ATTR __attribute__((section(".sram_bss")))
+#else
+#define HK_ARENA_ATTR
+#endif
+
 /* Clock used to turn cycles into microseconds; the platform passes the core clock it configured
  * (make HK_CPU_HZ=..., from the board file), or overrides hk_engine_cpu_hz() at run time. */
 #ifndef HK_CPU_HZ
@@ -53,7 +70,7 @@ extern "C" __attribute__((weak)) uint32_t hk_engine_cpu_hz(void) { return HK_CPU
 
 namespace {
 
-alignas(16) uint8_t s_arena[HK_ARENA_SIZE];
+alignas(16) uint8_t s_arena[HK_ARENA_SIZE] HK_ARENA_ATTR;
 alignas(tflite::MicroInterpreter) uint8_t s_interp_mem[sizeof(tflite::MicroInterpreter)];
 alignas(HkModelOpResolver) uint8_t s_resolver_mem[sizeof(HkModelOpResolver)];
 tflite::MicroInterpreter *s_interp = nullptr;

@@ -127,7 +127,7 @@ def test_apollo3_defaults_to_the_uart_and_refuses_usb(
               f"FW_BUILD_DIR={tmp_path / 'fw'}", f"TOOLCHAIN_DIR={toolchain}"]  # fmt: skip
     res = _make(*common)
     assert res.returncode == 0, res.stderr
-    assert "HK_LINK=uart" in (fake_sdk / "vars.txt").read_text().split()
+    assert {"HK_LINK=uart", "HK_CPU_HZ=96000000"} <= set((fake_sdk / "vars.txt").read_text().split())
     res = _make(*common, "HK_LINK=usb")
     assert res.returncode != 0
     assert "apollo3p_evb has no USB device port. Hint: HK_LINK=uart" in res.stderr
@@ -224,7 +224,7 @@ def test_make_n_firmware_golden_command_line(fake_sdk: Path) -> None:
     ) in lines
     assert (
         f"make -C {fake_sdk} PLATFORM=apollo4p_evb AUTODEPLOY=1 ADPATH={APP.parent} EXAMPLE=neuralspot "
-        f"HK_EXPORT_DIR={export} HK_BOARD_NAME=apollo4p_evb HK_BUILD_ID=b1 HK_LINK=usb"
+        f"HK_EXPORT_DIR={export} HK_BOARD_NAME=apollo4p_evb HK_BUILD_ID=b1 HK_LINK=usb HK_CPU_HZ=192000000"
     ) in lines
     assert f"arm-none-eabi-size {fw_build}/hkdeploy_fw.axf" in lines
     assert not (fake_sdk / "vars.txt").exists()  # -n: the fake SDK's recipe was only printed

@@ -1,7 +1,7 @@
 # neuralSPOT module of the hkdeploy firmware (built by neuralSPOT's make with AUTODEPLOY=1
 # ADPATH=<this folder's parent> EXAMPLE=neuralspot; see Makefile next to this file).
 # Inputs from the make command line: HK_EXPORT_DIR (model headers), HK_BOARD_NAME, HK_BUILD_ID,
-# HK_CPU_HZ, HK_LINK (usb | uart).
+# HK_CPU_HZ, HK_LINK (usb | uart), HK_ARENA_SIZE (bytes; default the export's HK_MODEL_ARENA_SIZE).
 local_app_name := hkdeploy_fw
 hk_fw_root := $(subdirectory)/../..
 local_src := $(wildcard $(subdirectory)/src/*.cc)
@@ -19,6 +19,16 @@ DEFINES += HK_BOARD_NAME=\"$(HK_BOARD_NAME)\"
 DEFINES += HK_BUILD_ID=\"$(HK_BUILD_ID)\"
 ifneq ($(HK_CPU_HZ),)
 DEFINES += HK_CPU_HZ=$(HK_CPU_HZ)u
+endif
+ifneq ($(HK_ARENA_SIZE),)
+DEFINES += HK_ARENA_SIZE=$(HK_ARENA_SIZE)u
+endif
+# Largest arena kept in the TCM (.bss) before it moves to the shared SRAM (.sram_bss); the rest of the
+# TCM holds the stack, the link buffers and the SDK's data (engine/hk_engine_tflm.cc).
+ifeq ($(ARCH),apollo4)
+DEFINES += HK_ARENA_TCM_MAX=262144u
+else ifeq ($(ARCH),apollo5)
+DEFINES += HK_ARENA_TCM_MAX=393216u
 endif
 ifeq ($(HK_LINK),uart)
 DEFINES += HK_LINK_UART=1
