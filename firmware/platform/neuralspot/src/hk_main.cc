@@ -58,6 +58,18 @@ const char *hk_platform_board(void) { return HK_BOARD_NAME; }
 const char *hk_platform_build_id(void) { return HK_BUILD_ID; }
 void hk_platform_reset(void) {} /* the core re-initialises link and engine state itself */
 
+/* The engine times Invoke() with the DWT (Cortex-M4F) or PMU (Cortex-M55) cycle counter, which count
+ * only with DEMCR.TRCENA set. neuralSPOT's ns_power_config powers the debug domain down on Apollo5
+ * (and may on Apollo4); Ambiq's own profilers power it up before counting (am_util_pmu_init ->
+ * am_hal_debug_enable on Apollo5, ns_start_perf_profiler -> am_hal_itm_enable). Same here. */
+static void cycle_counter_power(void) {
+#if defined(AM_PART_APOLLO5B) || defined(AM_PART_APOLLO510L) || defined(AM_PART_APOLLO330P)
+    am_hal_debug_enable();
+#elif defined(AM_PART_APOLLO4P) || defined(AM_PART_APOLLO4L) || defined(AM_PART_APOLLO4B)
+    am_hal_itm_enable();
+#endif
+}
+
 #if HK_LINK_UART
 
 extern "C" ns_uart_handle_t phUART; /* ns-uart's HAL handle (set up by ns_uart_init) */
@@ -152,7 +164,8 @@ int main(void) {
         while (1) {
         }
     }
-    ns_power_config(&ns_development_default);
+    ns_power_config(&ns_development_default); /* maximum clock (HK_CPU_HZ); no ITM/UART printf */
+    cycle_counter_power();
     ns_timer_init(&s_timer);
     if (!link_init()) {
         while (1) { /* no link: nothing to report to; the host's HELLO times out with a hint */
