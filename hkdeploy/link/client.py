@@ -60,8 +60,10 @@ def open_serial(url: str, baud: int) -> Any:
     """Open a port or pyserial URL, turning OS errors into hints."""
     import serial
 
+    # pyserial's RFC 2217 client refuses a write timeout; its socket has one of 5 s, which bounds writes
+    write_timeout = None if url.startswith("rfc2217://") else 5.0
     try:
-        return serial.serial_for_url(url, baudrate=baud, timeout=0.05, write_timeout=5.0)
+        return serial.serial_for_url(url, baudrate=baud, timeout=0.05, write_timeout=write_timeout)
     except serial.SerialException as exc:
         text = str(exc)
         if "Permission denied" in text or "Errno 13" in text:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import serial
 
 from hkdeploy.boards import get_board
 from hkdeploy.errors import DeviceError
@@ -275,42 +276,68 @@ def test_paced_link_is_never_faster_than_the_line(host_binary: Path, golden: Any
     assert elapsed >= 0.98 * bound_s, f"{elapsed:.3f} s for {bound_s:.3f} s of line and invoke time"
 
 
-def test_socket_url_reaches_the_device(host_binary: Path, golden: Any) -> None:
-    """A board in a lab rack behind a TCP serial server: the client speaks to `socket://host:port`.
-    The server here is a test double: a thread that bridges one TCP connection to the virtual EVB's pty."""
+class _PtyPort(serial.Serial):
+    """A pty as the serial server's port: it has no modem lines (the ioctls fail with ENOTTY), so they
+    read as idle and writes to RTS/DTR are dropped, where a USB-serial adapter would honour them."""
+
+    cts = dsr = ri = cd = property(lambda self: False)
+
+    def _update_rts_state(self) -> None:
+        pass
+
+    def _update_dtr_state(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("scheme", ["socket", "rfc2217"])
+def test_network_url_reaches_the_device(host_binary: Path, golden: Any, scheme: str) -> None:
+    """A board in a lab rack behind a TCP serial server: the client speaks to `socket://host:port` (raw
+    TCP, as ser2net's raw mode) or `rfc2217://host:port` (Telnet COM-port control, as ser2net's telnet
+    mode and pyserial's RFC 2217 server). The server here is a test double: a thread that bridges one
+    TCP connection to the virtual EVB's pty, through pyserial's RFC 2217 port manager for `rfc2217`."""
     import select
     import socket
     import threading
-    import tty
+
+    import serial.rfc2217
 
     raw, tflm, sha = golden
     with HostPort(host_binary, "sim:apollo4p_evb") as hp:
         server = socket.create_server(("127.0.0.1", 0))
         port = server.getsockname()[1]
         stop = threading.Event()
+        negotiated: list[int] = []
 
         def bridge() -> None:
             conn, _ = server.accept()
-            fd = os.open(hp.url, os.O_RDWR | os.O_NOCTTY)
-            tty.setraw(fd)  # as pyserial would: no echo, no CR/LF translation
+            pty = _PtyPort(hp.url, timeout=0)  # raw mode: no echo, no CR/LF translation
+
+            class _Conn:  # what the port manager writes Telnet answers to
+                def write(self, data: bytes) -> None:
+                    conn.sendall(data)
+
+            manager = serial.rfc2217.PortManager(pty, _Conn()) if scheme == "rfc2217" else None
             try:
                 while not stop.is_set():
-                    ready, _, _ = select.select([conn, fd], [], [], 0.05)
+                    ready, _, _ = select.select([conn, pty.fileno()], [], [], 0.05)
                     if conn in ready:
                         data = conn.recv(65536)
                         if not data:
                             break
-                        os.write(fd, data)
-                    if fd in ready:
-                        conn.sendall(os.read(fd, 65536))
+                        pty.write(b"".join(manager.filter(data)) if manager else data)
+                    if pty.fileno() in ready:
+                        data = pty.read(65536)
+                        conn.sendall(b"".join(manager.escape(data)) if manager else data)
+                if manager is not None:
+                    negotiated.append(pty.baudrate)
             finally:
-                os.close(fd)
+                pty.close()
                 conn.close()
 
         t = threading.Thread(target=bridge, daemon=True)
         t.start()
         try:
-            with DeviceClient(f"socket://127.0.0.1:{port}") as dev:
+            with DeviceClient(f"{scheme}://127.0.0.1:{port}", baud=230400) as dev:
                 assert dev.check_ready(sha).board == "sim:apollo4p_evb"
                 for k in range(20):
                     assert np.array_equal(np.frombuffer(dev.run(raw[k].tobytes()).output, np.int8), tflm[k])
@@ -319,3 +346,5 @@ def test_socket_url_reaches_the_device(host_binary: Path, golden: Any) -> None:
             stop.set()
             t.join(timeout=5)
             server.close()
+    if scheme == "rfc2217":
+        assert negotiated == [230400]  # the client's line settings reached the server's port
