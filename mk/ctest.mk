@@ -33,7 +33,8 @@ ctest:
 
 fuzz: setup
 	@mkdir -p build/fuzz tests/fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L $(CORE_SRC) tests/c/fake_engine.c \
-	  tests/fuzz/fuzz_core.c -o build/fuzz/fuzz_core
+	@clang -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L $(CORE_SRC) tests/c/fake_engine.c \
+	  tests/fuzz/fuzz_core.c -o build/fuzz/fuzz_core || { echo "fuzz: clang could not build the libFuzzer" \
+	  "harness. Hint: install clang and its sanitizer runtimes (Debian/Ubuntu: apt-get install clang libclang-rt-dev)" >&2; exit 1; }
 	$(BIN)/python tests/fuzz/make_seeds.py tests/fuzz/corpus
 	build/fuzz/fuzz_core -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 tests/fuzz/corpus
