@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import serial
+import serial.rfc2217
 
 from hkdeploy.boards import get_board
 from hkdeploy.errors import DeviceError
@@ -298,8 +299,6 @@ def test_network_url_reaches_the_device(host_binary: Path, golden: Any, scheme: 
     import select
     import socket
     import threading
-
-    import serial.rfc2217
 
     raw, tflm, sha = golden
     with HostPort(host_binary, "sim:apollo4p_evb") as hp:
