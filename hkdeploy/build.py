@@ -216,13 +216,23 @@ def _sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(params: DeployParams, board_name: str | None = None, *, dry_run: bool = False) -> BuildResult:
+def build(
+    params: DeployParams, board_name: str | None = None, *, dry_run: bool = False, app: str = "link"
+) -> BuildResult:
     """Render and build the firmware for a board (see the module doc).
+
+    ``app="mlperf"`` builds the MLPerf Tiny DUT image instead (``hkdeploy.mlperf.build``).
 
     Raises:
         UserError: no export. ToolError: toolchain/SDK missing or the build failed.
         CheckFailed: the firmware does not fit the board's MRAM/SRAM.
     """
+    if app == "mlperf":
+        from hkdeploy.mlperf.build import build_mlperf
+
+        return build_mlperf(params, board_name, dry_run=dry_run)
+    if app != "link":
+        raise UserError(f"unknown app {app!r}", hint="--app link (the hkdeploy firmware) or --app mlperf")
     board = target_board(params, board_name)
     model_sha = _export_sha(params)
     out = params.firmware_dir / board.name

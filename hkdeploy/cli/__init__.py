@@ -203,4 +203,11 @@ def require(condition: bool, message: str, hint: str | None = None) -> None:
 
 
 # Subcommand modules register themselves on import (one line each).
-from hkdeploy.cli import board_cmds, boards_cmd, config_cmd, export_cmd, validate_cmd  # noqa: E402,F401
+from hkdeploy.cli import (  # noqa: E402,F401
+    board_cmds,
+    boards_cmd,
+    config_cmd,
+    export_cmd,
+    mlperf_cmd,
+    validate_cmd,
+)

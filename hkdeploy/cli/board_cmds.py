@@ -17,12 +17,19 @@ BOARD = click.option("--board", help="Board to build for (default: the config's;
 @with_params("build")
 @BOARD
 @click.option("--dry-run", is_flag=True, help="Print the build command, run nothing")
-def build_cmd(loaded: LoadedConfig, board: str | None, dry_run: bool) -> None:
+@click.option(
+    "--app",
+    type=click.Choice(["link", "mlperf"]),
+    default="link",
+    show_default=True,
+    help="link: the hkdeploy firmware; mlperf: the MLPerf Tiny DUT image (the benchmark runner's protocol)",
+)
+def build_cmd(loaded: LoadedConfig, board: str | None, dry_run: bool, app: str) -> None:
     """Render the firmware project for the board from the export and build it (neuralSPOT or sim)."""
     from hkdeploy.build import build
     from hkdeploy.console import info
 
-    result = build(loaded.params, board, dry_run=dry_run)
+    result = build(loaded.params, board, dry_run=dry_run, app=app)
     if not dry_run:
         info(f"build: {result.binary} (manifest {result.out_dir / 'build_manifest.json'})")
 
