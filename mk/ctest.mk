@@ -7,6 +7,9 @@
 # The protocol tests over a pipe and the C <-> Python codec test are in tests/link (pytest).
 # `make fuzz` runs the libFuzzer harness of the decoder (FUZZ_SECONDS, default 60); not part of `make test`.
 CORE_SRC := $(sort $(wildcard firmware/core/*.c))
+# The MLPerf Tiny DUT front end (firmware/dut): unit-tested with its own test doubles, compiled with
+# the same flags for the host and both Cortex-M targets.
+DUT_SRC := $(sort $(wildcard firmware/dut/*.c))
 CORE_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wconversion -Os
 CTEST_SAN := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
 ARM_GCC ?= arm-none-eabi-gcc
@@ -20,14 +23,17 @@ ctest:
 	gcc -std=c11 -Wall -Wextra -Werror $(CTEST_SAN) $(CORE_SRC) tests/c/fake_engine.c tests/c/test_core.c \
 	  -o build/ctest/test_core
 	build/ctest/test_core
-	@for f in $(CORE_SRC); do gcc $(CORE_CFLAGS) -c $$f -o build/ctest/host_$$(basename $$f .c).o || exit 1; done
+	gcc -std=c11 -Wall -Wextra -Werror $(CTEST_SAN) firmware/dut/hk_dut.c tests/c/test_dut.c -lm -o build/ctest/test_dut
+	build/ctest/test_dut
+	@for f in $(CORE_SRC) $(DUT_SRC); do gcc $(CORE_CFLAGS) -c $$f -o build/ctest/host_$$(basename $$f .c).o || exit 1; done
 	@if command -v $(ARM_GCC) >/dev/null 2>&1; then \
-	  for f in $(CORE_SRC); do \
+	  for f in $(CORE_SRC) $(DUT_SRC); do \
 	    $(ARM_GCC) $(CORE_CFLAGS) -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -c $$f -o build/ctest/m4_$$(basename $$f .c).o || exit 1; \
 	    $(ARM_GCC) $(CORE_CFLAGS) -mcpu=cortex-m55 -mthumb -mfloat-abi=hard -c $$f -o build/ctest/m55_$$(basename $$f .c).o || exit 1; \
 	  done; \
-	  echo "ctest: link core compiles warning-free for host, Cortex-M4F and Cortex-M55"; \
-	  $(ARM_GCC:gcc=size) $(patsubst firmware/core/%.c,build/ctest/m4_%.o,$(CORE_SRC)); \
+	  echo "ctest: link core and DUT front end compile warning-free for host, Cortex-M4F and Cortex-M55"; \
+	  $(ARM_GCC:gcc=size) $(patsubst firmware/core/%.c,build/ctest/m4_%.o,$(CORE_SRC)) \
+	    $(patsubst firmware/dut/%.c,build/ctest/m4_%.o,$(DUT_SRC)); \
 	elif [ -n "$$CI" ]; then echo "ctest: $(ARM_GCC) missing in CI (.ci/run installs gcc-arm-none-eabi)"; exit 1; \
 	else echo "ctest: $(ARM_GCC) not installed: cross-compilation skipped (apt-get install gcc-arm-none-eabi)"; fi
 
