@@ -81,6 +81,12 @@ def build_mlperf(params: DeployParams, board_name: str | None = None, *, dry_run
             hint="set mlperf_timestamp_pin in a board file of your own (board.file) to the pin wired to the "
             "EEMBC interface board",
         )
+    if not board.is_sim and board.mlperf_uart != 0:
+        raise UserError(
+            f"{board.name}: mlperf_uart {board.mlperf_uart} is not supported",
+            hint="the neuralSPOT DUT uses ns-uart, which drives the BSP's COM UART (0, the J-Link VCOM): "
+            "set mlperf_uart: 0 and wire the runner (or the EEMBC interface board) to that UART",
+        )
     model_sha = _export_sha(params)
     out = out_dir(params, board)
     files = dut_files(params, board)
@@ -131,7 +137,7 @@ def build_mlperf(params: DeployParams, board_name: str | None = None, *, dry_run
         base = neuralspot_command(params, board, project, build_dir, sdk, build_id)
         # the DUT always talks over the UART (ns-uart): the runner expects a serial line at a fixed baud
         argv = [a for a in base.argv if not a.startswith("HK_LINK=")] + ["HK_LINK=uart"]
-        argv += neuralspot_dut_vars(m.dut_name(), m.model_id, m.energy, board.mlperf_timestamp_pin, board.mlperf_uart)
+        argv += neuralspot_dut_vars(m.dut_name(), m.model_id, m.energy, board.mlperf_timestamp_pin)
         cmd = Command(argv, timeout=base.timeout, what="the neuralSPOT DUT build", hint=base.hint)
         run(cmd, dry_run=dry_run, log=log, echo=True)
         binary = build_dir / f"{FIRMWARE_NAME}.bin"

@@ -73,9 +73,7 @@ def build_host_dut(
     return out
 
 
-def neuralspot_dut_vars(
-    name: str, model_id: str, energy: bool, timestamp_pin: int | None, uart: int
-) -> list[str]:
+def neuralspot_dut_vars(name: str, model_id: str, energy: bool, timestamp_pin: int | None) -> list[str]:
     """The make variables that turn the neuralSPOT app into the DUT (firmware/platform/neuralspot)."""
     baud = runner_baud(model_id)["energy" if energy else "performance"]
     argv = [
@@ -84,7 +82,6 @@ def neuralspot_dut_vars(
         f"HK_DUT_MODEL_ID={model_id}",
         f"HK_DUT_ENERGY={1 if energy else 0}",
         f"HK_DUT_BAUD={baud}",
-        f"HK_DUT_UART={uart}",
     ]
     if timestamp_pin is not None:
         argv.append(f"HK_DUT_TS_PIN={timestamp_pin}")

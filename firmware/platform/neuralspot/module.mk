@@ -1,18 +1,33 @@
 # neuralSPOT module of the hkdeploy firmware (built by neuralSPOT's make with AUTODEPLOY=1
 # ADPATH=<this folder's parent> EXAMPLE=neuralspot; see Makefile next to this file).
 # Inputs from the make command line: HK_EXPORT_DIR (model headers), HK_BOARD_NAME, HK_BUILD_ID,
-# HK_CPU_HZ, HK_LINK (usb | uart), HK_ARENA_SIZE (bytes; default the export's HK_MODEL_ARENA_SIZE).
+# HK_CPU_HZ, HK_LINK (usb | uart), HK_ARENA_SIZE (bytes; default the export's HK_MODEL_ARENA_SIZE);
+# HK_APP=mlperf builds the MLPerf Tiny DUT instead (src/hk_dut_main.cc + firmware/dut, no link core)
+# with HK_DUT_NAME, HK_DUT_MODEL_ID, HK_DUT_ENERGY, HK_DUT_BAUD, HK_DUT_TS_PIN.
 local_app_name := hkdeploy_fw
 hk_fw_root := $(subdirectory)/../..
-local_src := $(wildcard $(subdirectory)/src/*.cc)
-local_src += $(wildcard $(hk_fw_root)/core/*.c)
-local_src += $(hk_fw_root)/engine/hk_engine_tflm.cc
 local_bin := $(BINDIR)/$(subdirectory)
+ifeq ($(HK_APP),mlperf)
+local_src := $(subdirectory)/src/hk_dut_main.cc
+local_src += $(wildcard $(hk_fw_root)/dut/*.c)
+mains     += $(local_bin)/src/hk_dut_main.o
+DEFINES += HK_DUT_NAME=\"$(HK_DUT_NAME)\"
+DEFINES += HK_DUT_MODEL_ID=\"$(HK_DUT_MODEL_ID)\"
+DEFINES += HK_DUT_ENERGY=$(HK_DUT_ENERGY)
+DEFINES += HK_DUT_BAUD=$(HK_DUT_BAUD)u
+ifneq ($(HK_DUT_TS_PIN),)
+DEFINES += HK_DUT_TS_PIN=$(HK_DUT_TS_PIN)
+endif
+else
+local_src := $(subdirectory)/src/hk_main.cc
+local_src += $(wildcard $(hk_fw_root)/core/*.c)
+mains     += $(local_bin)/src/hk_main.o
+endif
+local_src += $(hk_fw_root)/engine/hk_engine_tflm.cc
 
 bindirs   += $(local_bin)
 examples  += $(local_bin)/$(local_app_name).axf
 examples  += $(local_bin)/$(local_app_name).bin
-mains     += $(local_bin)/src/hk_main.o
 
 includes_api += $(HK_EXPORT_DIR)
 DEFINES += HK_BOARD_NAME=\"$(HK_BOARD_NAME)\"
