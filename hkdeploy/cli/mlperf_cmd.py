@@ -72,7 +72,11 @@ def devices_cmd(
         pv, pp = port_ids(port)
         v, p = v if v is not None else pv, p if p is not None else pp
     path = write_devices(
-        out or params.job_dir / "mlperf" / "devices.yaml", params.mlperf.dut_name(), params.mlperf.model_id, v, p
+        out or params.job_dir / "mlperf" / "devices.yaml",
+        params.mlperf.dut_name(),
+        params.mlperf.model_id,
+        v,
+        p,
     )
     info(f"mlperf devices: {path} (DUT {params.mlperf.dut_name()}, USB {v:04X}:{p:04X})")
 

@@ -66,7 +66,9 @@ def dut_files(params: DeployParams, board: Board) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-def build_mlperf(params: DeployParams, board_name: str | None = None, *, dry_run: bool = False) -> BuildResult:
+def build_mlperf(
+    params: DeployParams, board_name: str | None = None, *, dry_run: bool = False
+) -> BuildResult:
     """Render and build the DUT image (see the module doc).
 
     Raises:
@@ -105,7 +107,9 @@ def build_mlperf(params: DeployParams, board_name: str | None = None, *, dry_run
     }
     if board.is_sim:
         if not dry_run and shutil.which("gcc") is None:
-            raise ToolError("gcc is not installed (needed for the virtual EVB)", hint="apt-get install build-essential")
+            raise ToolError(
+                "gcc is not installed (needed for the virtual EVB)", hint="apt-get install build-essential"
+            )
         include = sysconfig.get_config_var("INCLUDEPY")
         if not dry_run and (not include or not (Path(include) / "Python.h").exists()):
             raise ToolError("the Python headers (Python.h) are missing", hint="apt-get install python3-dev")
@@ -113,7 +117,12 @@ def build_mlperf(params: DeployParams, board_name: str | None = None, *, dry_run
         binary = out / SIM_BINARY
         tmp = binary.with_name(binary.name + ".tmp")
         argv = host_dut_argv(project, project / "model", tmp, dut_defines(m.dut_name(), m.model_id, m.energy))
-        cmd = Command(argv, timeout=300, what="the virtual EVB DUT build", hint="apt-get install build-essential python3-dev")
+        cmd = Command(
+            argv,
+            timeout=300,
+            what="the virtual EVB DUT build",
+            hint="apt-get install build-essential python3-dev",
+        )
         run(cmd, dry_run=dry_run, log=log, echo=False)
         if dry_run:
             return BuildResult(board, out, binary, manifest)
@@ -128,10 +137,16 @@ def build_mlperf(params: DeployParams, board_name: str | None = None, *, dry_run
     else:
         gcc = toolchain_tool(params, "gcc")
         if not dry_run and tool_version(gcc) is None:
-            raise ToolError(f"{gcc} is not installed (needed to build for {board.name})", hint=ARM_TOOLCHAIN_HINT)
+            raise ToolError(
+                f"{gcc} is not installed (needed to build for {board.name})", hint=ARM_TOOLCHAIN_HINT
+            )
         if not dry_run and shutil.which("make") is None:
             raise ToolError("make is not installed", hint="apt-get install make")
-        sdk = neuralspot_root(params) if not dry_run else (params.firmware.neuralspot_root or Path("$NEURALSPOT_ROOT"))
+        sdk = (
+            neuralspot_root(params)
+            if not dry_run
+            else (params.firmware.neuralspot_root or Path("$NEURALSPOT_ROOT"))
+        )
         project = render_project(files, out / "project") if not dry_run else out / "project"
         build_dir = out / "build"
         base = neuralspot_command(params, board, project, build_dir, sdk, build_id)
@@ -159,9 +174,16 @@ def build_mlperf(params: DeployParams, board_name: str | None = None, *, dry_run
             sizes=sizes,
         )
         flash_used, ram_used = sizes["text"] + sizes["data"], sizes["data"] + sizes["bss"]
-        info(f"build: {board.name} (MLPerf DUT): flash {flash_used} B of {board.app_bytes} B, RAM {ram_used} B of {board.sram_bytes} B")
-        if (board.app_bytes and flash_used > board.app_bytes) or (board.sram_bytes and ram_used > board.sram_bytes):
-            raise CheckFailed(f"the DUT image does not fit {board.name}", hint="use a smaller model or a board with more memory")
+        info(
+            f"build: {board.name} (MLPerf DUT): flash {flash_used} B of {board.app_bytes} B, RAM {ram_used} B of {board.sram_bytes} B"
+        )
+        if (board.app_bytes and flash_used > board.app_bytes) or (
+            board.sram_bytes and ram_used > board.sram_bytes
+        ):
+            raise CheckFailed(
+                f"the DUT image does not fit {board.name}",
+                hint="use a smaller model or a board with more memory",
+            )
     manifest.update(binary=binary.relative_to(out).as_posix(), binary_sha256=_sha256_file(binary))
     write_json(out / MANIFEST, manifest)
     return BuildResult(board, out, binary, manifest)

@@ -47,8 +47,8 @@ def _device(params: DeployParams, port: str | None) -> Iterator[tuple[str, int]]
     """(url, baud): the virtual EVB's DUT (built when stale, always stopped) or the board's port."""
     board = board_for(params.board)
     if port is None and (params.backend == "sim" or board.is_sim):
-        from hkdeploy.build import emulated
         from hkdeploy.boards import get_board
+        from hkdeploy.build import emulated
         from hkdeploy.link.hostport import HostPort
         from hkdeploy.mlperf.build import ensure_dut_sim
 
@@ -57,7 +57,11 @@ def _device(params: DeployParams, port: str | None) -> Iterator[tuple[str, int]]
         log_dir = params.job_dir / "mlperf"
         log_dir.mkdir(parents=True, exist_ok=True)
         with HostPort(
-            binary, f"sim:{limits.name}", limits.app_bytes, limits.sram_bytes, log_path=log_dir / "dut_host.log"
+            binary,
+            f"sim:{limits.name}",
+            limits.app_bytes,
+            limits.sram_bytes,
+            log_path=log_dir / "dut_host.log",
         ) as hp:
             yield hp.url, 115200
         return
@@ -118,7 +122,9 @@ def check(
             perf = dut.infer(iterations, warmups) if n else None
             again = dut.results() if n else []
             if perf is not None and perf.results != golden[n - 1]:
-                problems.append(f"infer {iterations} {warmups}: results {perf.results} != golden {golden[n - 1]}")
+                problems.append(
+                    f"infer {iterations} {warmups}: results {perf.results} != golden {golden[n - 1]}"
+                )
             if perf is not None and again != perf.results:
                 problems.append(f"results {again} != the last infer's {perf.results}")
             transcript += dut.transcript
@@ -149,7 +155,8 @@ def check(
     )
     if problems:
         raise CheckFailed(
-            f"mlperf check failed: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+            f"mlperf check failed: {problems[0]}"
+            + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
             hint=f"see {out_dir / 'check.json'} and {out_dir / 'check_transcript.txt'}",
         )
     return CheckResult(summary, True, out_dir)

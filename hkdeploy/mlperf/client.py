@@ -114,7 +114,9 @@ class DutClient:
         while True:
             line = self.read_line(line_timeout or self.line_timeout)
             if line is None:
-                raise DeviceError(f"no response to command {cmd.split(' ')[0]} on {self.url}", hint=FIRST_CONTACT_HINT)
+                raise DeviceError(
+                    f"no response to command {cmd.split(' ')[0]} on {self.url}", hint=FIRST_CONTACT_HINT
+                )
             if line == "m-ready":
                 break
             if line:
@@ -139,7 +141,9 @@ class DutClient:
                 return
             if line == "m-ready":
                 seen_ready = True
-        raise DeviceError(f"the DUT on {self.url} did not answer within {timeout:.0f} s", hint=FIRST_CONTACT_HINT)
+        raise DeviceError(
+            f"the DUT on {self.url} did not answer within {timeout:.0f} s", hint=FIRST_CONTACT_HINT
+        )
 
     # -- protocol ------------------------------------------------------------------------------
 

@@ -34,7 +34,9 @@ def load_export(params: DeployParams) -> tuple[dict, dict[str, np.ndarray]]:
     """(export_report.json, test_data.npz arrays) of the current export."""
     report, data = params.export_dir / "export_report.json", params.export_dir / "test_data.npz"
     if not report.is_file() or not data.is_file():
-        raise UserError(f"no export in {params.export_dir}", hint="run `hkdeploy export` first (or `hkdeploy run`)")
+        raise UserError(
+            f"no export in {params.export_dir}", hint="run `hkdeploy export` first (or `hkdeploy run`)"
+        )
     with np.load(data) as d:
         arrays = {k: d[k] for k in d.files}
     return json.loads(report.read_text()), arrays

@@ -36,7 +36,17 @@ def host_dut_argv(fw_root: Path, model_dir: Path, out: Path, defines: list[str])
     include = sysconfig.get_config_var("INCLUDEPY")
     libdir = sysconfig.get_config_var("LIBDIR")
     version = sysconfig.get_config_var("LDVERSION") or f"{sys.version_info.major}.{sys.version_info.minor}"
-    argv = ["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *defines, f"-I{model_dir}", f"-I{include}"]
+    argv = [
+        "gcc",
+        "-std=c11",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        *defines,
+        f"-I{model_dir}",
+        f"-I{include}",
+    ]
     argv += [str(fw_root / src) for src in HOST_DUT_SOURCES]
     argv += [f"-L{libdir}", f"-lpython{version}", f"-Wl,-rpath,{libdir}", "-lm", "-o", str(out)]
     return argv

@@ -123,7 +123,11 @@ def test_boot_and_every_command_byte_exact(dut: HostPort, demo: Any) -> None:
         assert _matches(b"m-timestamp-mode-performance\r\nm-lap-us-{us}\r\nm-init-done\r\n" + READY, got), got
         ex = _exchange
         ex(port, b"name%", b"m-name-dut-[hkdeploy-test]\r\n" + READY)
-        ex(port, b"profile%", b"m-profile-[ULPMark for tinyML Firmware V0.0.1]\r\nm-model-[kws01]\r\n" + READY)
+        ex(
+            port,
+            b"profile%",
+            b"m-profile-[ULPMark for tinyML Firmware V0.0.1]\r\nm-model-[kws01]\r\n" + READY,
+        )
         ex(port, b"help%", HELP + READY)
         t = ex(port, b"timestamp%", b"m-lap-us-{us}\r\n" + READY)
         t1 = ex(port, b"timestamp%", b"m-lap-us-{us}\r\n" + READY)
@@ -135,7 +139,11 @@ def test_boot_and_every_command_byte_exact(dut: HostPort, demo: Any) -> None:
         # the 80-character limit: 80 characters are a command, 81 are refused whole
         ex(port, b"name" + b" " * 76 + b"%", b"m-name-dut-[hkdeploy-test]\r\n" + READY)
         ex(port, b"name" + b" " * 77 + b"%", b"e-[Command longer than 80 characters: ignored]\r\n" + READY)
-        ex(port, b"db load 1250 " + b"0" * 100 + b"%", b"e-[Command longer than 80 characters: ignored]\r\n" + READY)
+        ex(
+            port,
+            b"db load 1250 " + b"0" * 100 + b"%",
+            b"e-[Command longer than 80 characters: ignored]\r\n" + READY,
+        )
         # nothing loaded yet
         ex(port, b"results%", b"e-[No results: run infer first]\r\n" + READY)
         ex(port, b"infer 1 0%", b"e-[No input: send db load N and the data first]\r\n" + READY)
@@ -156,7 +164,11 @@ def test_boot_and_every_command_byte_exact(dut: HostPort, demo: Any) -> None:
         body, tail = data[:1249], data[1249:]
         for i in range(0, len(body), 31):
             ex(port, b"db " + body[i : i + 31].hex().encode() + b"%", READY)
-        ex(port, b"db " + (tail + b"\x00").hex().encode() + b"%", b"e-[2 bytes sent, 1 expected: chunk ignored]\r\n" + READY)
+        ex(
+            port,
+            b"db " + (tail + b"\x00").hex().encode() + b"%",
+            b"e-[2 bytes sent, 1 expected: chunk ignored]\r\n" + READY,
+        )
         ex(port, b"db " + tail.hex().upper().encode() + b"%", b"m-load-done\r\n" + READY)
         ex(port, b"db 00%", b"e-[No load in progress: send db load N first]\r\n" + READY)
         # infer argument errors
@@ -215,10 +227,18 @@ def test_port_closed_and_reopened_mid_session(dut: HostPort, demo: Any) -> None:
     time.sleep(0.3)
     port = _open(dut.url)
     try:
-        _exchange(port, b"profile%", b"m-profile-[ULPMark for tinyML Firmware V0.0.1]\r\nm-model-[kws01]\r\n" + READY)
+        _exchange(
+            port,
+            b"profile%",
+            b"m-profile-[ULPMark for tinyML Firmware V0.0.1]\r\nm-model-[kws01]\r\n" + READY,
+        )
         for i in range(620, 1250, 31):
             last = i + 31 >= 1250
-            _exchange(port, b"db " + data[i : i + 31].hex().encode() + b"%", (b"m-load-done\r\n" if last else b"") + READY)
+            _exchange(
+                port,
+                b"db " + data[i : i + 31].hex().encode() + b"%",
+                (b"m-load-done\r\n" if last else b"") + READY,
+            )
         _exchange(port, b"results%", b"e-[No results: run infer first]\r\n" + READY)
         port.write(b"infer 1 0%")
         assert f"m-results-[{golden[3]}]\r\n".encode() in _read_reply(port)
@@ -242,7 +262,11 @@ def test_energy_mode_timestamps_are_gpio_edges(exported_demo: Any, tmp_path: Pat
             got = _read_reply(port, 30.0)
             assert got == b"m-timestamp-mode-energy\r\nm-init-done\r\n" + READY, got
             _exchange(port, b"timestamp%", READY)
-            _exchange(port, b"profile%", b"m-profile-[ULPMark for tinyML Firmware V0.0.1]\r\nm-model-[custom]\r\n" + READY)
+            _exchange(
+                port,
+                b"profile%",
+                b"m-profile-[ULPMark for tinyML Firmware V0.0.1]\r\nm-model-[custom]\r\n" + READY,
+            )
         finally:
             port.close()
     edges = re.findall(r"timestamp pin (low|high) at (\d+) us", log.read_text())

@@ -19,7 +19,8 @@ from hkdeploy.config import load_params
 from hkdeploy.errors import ConfigError, UserError
 from hkdeploy.mlperf import dequantize, format_result, runner_baud
 from hkdeploy.mlperf.dataset import write_dataset
-from hkdeploy.mlperf.devices import render_devices, device_entry, write_devices
+from hkdeploy.mlperf.devices import device_entry, render_devices, write_devices
+from hkdeploy.params import DeployParams
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.json"
@@ -58,7 +59,9 @@ def _fake_export(job: Path, n: int = 3, input_bytes: int = 4) -> np.ndarray:
     report = {"model": {"input": {"bytes": input_bytes}, "output": {"scale": 0.5, "zero_point": 0}}}
     (export / "export_report.json").write_text(json.dumps(report))
     raw = (np.arange(n * input_bytes, dtype=np.int16) - 5).astype(np.int8).reshape(n, input_bytes, 1)
-    np.savez(export / "test_data.npz", input_raw=raw, y=np.array([2, 0, 3][:n]), tflm=np.zeros((n, 4), np.int8))
+    np.savez(
+        export / "test_data.npz", input_raw=raw, y=np.array([2, 0, 3][:n]), tflm=np.zeros((n, 4), np.int8)
+    )
     return raw
 
 
@@ -126,7 +129,7 @@ def test_config_fields() -> None:
         load_params(DEMO, ["mlperf.name=bad]name"])  # would break m-name-dut-[...]
 
 
-def _board_params(tmp_path: Path, *overrides: str):  # type: ignore[no-untyped-def]
+def _board_params(tmp_path: Path, *overrides: str) -> DeployParams:
     job = tmp_path / "job"
     (job / "export").mkdir(parents=True)
     for name in ("model_buffer.h", "model_ops.h", "model_config.h"):
