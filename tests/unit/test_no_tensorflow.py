@@ -1,4 +1,4 @@
-"""The link, the firmware build, flash, doctor, demo, validate and the reports never import TensorFlow
+"""The link, the firmware build, flash, doctor, demo, validate, mlperf and the reports never import TensorFlow
 (seconds of start-up on every command that talks to a board)."""
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ LIGHT_MODULES = [
     "hkdeploy.pipeline",
     "hkdeploy.report.html",
     "hkdeploy.cli",
+    "hkdeploy.mlperf.build",
+    "hkdeploy.mlperf.check",
+    "hkdeploy.mlperf.dataset",
+    "hkdeploy.mlperf.devices",
 ]
 
 
