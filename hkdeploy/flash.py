@@ -40,8 +40,9 @@ def flash(
     reset: bool | None = None,
     force: bool = False,
     dry_run: bool = False,
+    app: str = "link",
 ) -> FlashResult:
-    """Flash the current build of the target board.
+    """Flash the current build of the target board (``app="mlperf"``: its MLPerf Tiny DUT image).
 
     Raises:
         UserError: no build or a stale one (without ``force``); a runner option it cannot do.
@@ -51,7 +52,12 @@ def flash(
     if board.is_sim:
         info("flash: nothing to flash for the virtual EVB (it loads the build when it starts)")
         return FlashResult(board, None, [], skipped=True)
-    built = current_build(params, board, force=force)
+    if app == "mlperf":
+        from hkdeploy.mlperf.build import current_dut_build
+
+        built = current_dut_build(params, board, force=force)
+    else:
+        built = current_build(params, board, force=force)
     r = make_runner(params, board, runner, serial_number=serial_number, erase=erase, reset=reset)
     results = r.flash(
         built.binary, built.out_dir, dry_run=dry_run, log=params.job_dir / "logs" / "commands.log"

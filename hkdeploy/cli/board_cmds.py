@@ -43,6 +43,13 @@ def build_cmd(loaded: LoadedConfig, board: str | None, dry_run: bool, app: str) 
 @click.option("--reset/--no-reset", default=None, help="Reset and start the program after writing")
 @click.option("--force", is_flag=True, help="Flash even if the build is stale (its manifest does not match)")
 @click.option("--dry-run", is_flag=True, help="Print the commands, run nothing")
+@click.option(
+    "--app",
+    type=click.Choice(["link", "mlperf"]),
+    default="link",
+    show_default=True,
+    help="Which build to write: the hkdeploy firmware or the MLPerf Tiny DUT image",
+)
 def flash_cmd(
     loaded: LoadedConfig,
     board: str | None,
@@ -52,6 +59,7 @@ def flash_cmd(
     reset: bool | None,
     force: bool,
     dry_run: bool,
+    app: str,
 ) -> None:
     """Write the built firmware to the board (J-Link or pyOCD); refuses a stale binary."""
     from hkdeploy.flash import flash
@@ -65,6 +73,7 @@ def flash_cmd(
         reset=reset,
         force=force,
         dry_run=dry_run,
+        app=app,
     )
 
 

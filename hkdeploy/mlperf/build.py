@@ -209,6 +209,25 @@ def stale_reasons(params: DeployParams, board: Board) -> list[str]:
     return reasons
 
 
+def current_dut_build(params: DeployParams, board: Board, *, force: bool = False) -> BuildResult:
+    """The built DUT image for ``board`` if it is current (or ``force``).
+
+    Raises:
+        UserError: missing or stale image (the reasons and `hkdeploy build --app mlperf` as the fix).
+    """
+    out = out_dir(params, board)
+    reasons = stale_reasons(params, board)
+    manifest = json.loads((out / MANIFEST).read_text()) if (out / MANIFEST).is_file() else None
+    usable = manifest is not None and (out / manifest.get("binary", "")).is_file()
+    if reasons and (not force or not usable):
+        raise UserError(
+            f"refusing to use the MLPerf DUT image for {board.name}: " + "; ".join(reasons),
+            hint="run `hkdeploy build --app mlperf`" + ("; --force uses it anyway" if usable else ""),
+        )
+    assert manifest is not None
+    return BuildResult(board, out, out / manifest["binary"], manifest)
+
+
 def ensure_dut_sim(params: DeployParams) -> Path:
     """The virtual EVB's DUT binary for the current export and settings, built when missing or stale."""
     board = get_board("sim")

@@ -176,3 +176,12 @@ def test_cli_devices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_flash_app_mlperf_refuses_a_missing_dut_build(tmp_path: Path) -> None:
+    from hkdeploy.flash import flash
+
+    params = _board_params(tmp_path, "backend=evb")
+    with pytest.raises(UserError, match="refusing to use the MLPerf DUT image for apollo4p_evb") as exc:
+        flash(params, "apollo4p_evb", dry_run=True, app="mlperf")
+    assert "hkdeploy build --app mlperf" in (exc.value.hint or "")
