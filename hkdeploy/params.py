@@ -197,6 +197,12 @@ class FirmwareParams(HKModel):
     )
     platform: str | None = Field(None, description="Override the neuralSPOT PLATFORM of the board")
     jobs: int = Field(2, gt=0, description="Parallel make jobs")
+    arena_size: int | None = Field(
+        None,
+        gt=0,
+        description="Tensor arena the firmware reserves, in bytes (default: the export's board arena); "
+        "for experiments: a build whose arena does not allocate is refused at HELLO",
+    )
 
 
 class DeployParams(HKModel):

@@ -196,6 +196,11 @@ def _verbosity_for_tracebacks() -> bool:
     return verbosity() >= 3
 
 
+BOARD = click.option(
+    "--board", help="Target board (default: the config's; sim with backend sim); `hkdeploy boards` lists them"
+)
+
+
 def require(condition: bool, message: str, hint: str | None = None) -> None:
     """Raise a UserError (exit 2) unless ``condition``."""
     if not condition:
@@ -203,4 +208,14 @@ def require(condition: bool, message: str, hint: str | None = None) -> None:
 
 
 # Subcommand modules register themselves on import (one line each).
-from hkdeploy.cli import board_cmds, boards_cmd, config_cmd, export_cmd, validate_cmd  # noqa: E402,F401
+from hkdeploy.cli import (  # noqa: E402,F401
+    boards_cmd,
+    build_cmd,
+    config_cmd,
+    demo_cmd,
+    doctor_cmd,
+    export_cmd,
+    flash_cmd,
+    run_cmd,
+    validate_cmd,
+)

@@ -15,12 +15,13 @@ import serial.rfc2217
 from hkdeploy.boards import get_board
 from hkdeploy.errors import DeviceError
 from hkdeploy.link.client import DeviceClient, Timeouts
-from hkdeploy.link.hostport import HostPort, build_host_port
+from hkdeploy.platforms.host import build_virtual_evb
+from hkdeploy.platforms.host_process import HostPort
 
 
 @pytest.fixture(scope="session")
 def host_binary(exported_demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_host_port(exported_demo.export_dir, tmp_path_factory.mktemp("hostport") / "hk_host")
+    return build_virtual_evb(exported_demo.export_dir, tmp_path_factory.mktemp("hostport"))
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +82,7 @@ def test_allocation_failure_is_refused_with_the_size_needed(
     exported_demo: Any, golden: Any, tmp_path: Path
 ) -> None:
     needed = exported_demo.arena.host_min
-    binary = build_host_port(exported_demo.export_dir, tmp_path / "hk_small", arena_override=needed - 64)
+    binary = build_virtual_evb(exported_demo.export_dir, tmp_path / "small", arena_size=needed - 64)
     with (
         HostPort(binary, "sim:apollo4p_evb") as hp,
         DeviceClient(hp.url, timeouts=Timeouts(packet=2.0)) as dev,
@@ -227,7 +228,7 @@ def test_host_port_dies_with_its_parent(host_binary: Path, tmp_path: Path) -> No
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from hkdeploy.link.hostport import HostPort\n"
+        "from hkdeploy.platforms.host_process import HostPort\n"
         f"hp = HostPort(Path({str(host_binary)!r})).start()\n"
         "print(hp.pid, flush=True)\n"
         "time.sleep(60)\n"

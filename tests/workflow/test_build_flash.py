@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hkdeploy.boards import get_board
-from hkdeploy.build import MANIFEST, build, current_build, ensure_sim, stale_reasons
+from hkdeploy.build import MANIFEST, build, current_build, ensure_built, stale_reasons
 from hkdeploy.cli import main
 from hkdeploy.config import load_params
 from hkdeploy.errors import CheckFailed, ToolError, UserError
@@ -130,14 +130,14 @@ def test_sim_build_is_current_until_the_export_changes(job: Path) -> None:
     assert result.board.name == "sim" and result.manifest["emulates"] == "apollo4p_evb"
     assert result.binary.is_file() and os.access(result.binary, os.X_OK)
     assert result.manifest["sizes"]["text"] > 0
-    assert ensure_sim(params) == result.binary and stale_reasons(params, result.board) == []
+    assert ensure_built(params, get_board("sim")) == result.binary and stale_reasons(params, result.board) == []
     before = result.binary.stat().st_mtime_ns
     with (job / "export" / "model_config.h").open("a") as fh:
         fh.write("/* changed */\n")
     assert stale_reasons(params, result.board) == [
         "the firmware sources or model headers changed since it was built"
     ]
-    ensure_sim(params)
+    ensure_built(params, get_board("sim"))
     assert result.binary.stat().st_mtime_ns != before and stale_reasons(params, result.board) == []
     assert flash(params).skipped
 
