@@ -85,10 +85,14 @@ def render_project(files: dict[str, bytes], dest: Path) -> Path:
     old = dest.with_name(dest.name + ".old")
     for p in (stage, old):
         shutil.rmtree(p, ignore_errors=True)
-    for rel, data in files.items():
-        target = stage / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    try:
+        for rel, data in files.items():
+            target = stage / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    except BaseException:  # a full disk or Ctrl-C: no half-rendered project is left behind
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     if dest.exists():
         dest.rename(old)
     stage.rename(dest)

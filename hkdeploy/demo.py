@@ -165,7 +165,9 @@ def demo(
                 e = np.exp(probs - probs.max())
                 probs = e / e.sum()
             pred = int(np.argmax(probs))
+            uncertain = params.threshold is not None and float(probs[pred]) < params.threshold
             rec = {
+                "uncertain": uncertain,
                 "frame": i,
                 "label": int(label),
                 "prediction": pred,
@@ -174,7 +176,7 @@ def demo(
                 "probabilities": [float(p) for p in probs],
             }
             frames.append(rec)
-            mark = "ok" if pred == int(label) else "MISS"
+            mark = ("ok" if pred == int(label) else "MISS") + (" (below threshold)" if uncertain else "")
             console.print(
                 f"frame {i + 1:>4}/{len(x)}  predicted {labels[pred]:<8} ({rec['confidence']:.2f})  "
                 f"label {labels[int(label)]:<8} {mark:<4}  {micros:9.1f} µs",
@@ -189,6 +191,8 @@ def demo(
         "device": be.label,
         "record": record,
         "accuracy": accuracy,
+        "threshold": params.threshold,
+        "uncertain_frames": sum(f["uncertain"] for f in frames),
         "latency_us": metrics.latency_stats([f["micros"] for f in frames]),
         "latency_counter": {
             "unit": be.counter.unit,

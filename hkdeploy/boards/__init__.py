@@ -74,7 +74,16 @@ def load_board_file(path: Path) -> Board:
             f"board file {path} does not exist", hint="check board.file in the config"
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"board file {path} is not valid YAML: {exc}") from exc
+        from hkdeploy.config import YAML_HINT, yaml_problem
+
+        raise ConfigError(
+            f"board file {path} is not valid YAML: {yaml_problem(exc)}", hint=YAML_HINT
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"board file {path} must hold a mapping of board facts, got a {type(data).__name__}",
+            hint="see hkdeploy/boards/*.yaml for complete examples",
+        )
     try:
         return Board.model_validate(data)
     except ValidationError as exc:

@@ -10,6 +10,8 @@ from hkdeploy.config import load_params
 from hkdeploy.errors import UserError
 from tests.export.conftest import tiny_config
 
+pytestmark = pytest.mark.slow  # converts with TensorFlow
+
 
 @pytest.mark.parametrize("kind", ["h5", "saved_model"])
 def test_h5_and_saved_model_export_end_to_end(

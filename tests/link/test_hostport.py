@@ -138,7 +138,7 @@ def test_1000_runs_through_corruption_and_drops_none_lost_or_duplicated(
     """1 % of the bytes corrupted plus 0.2 % dropped and 0.2 % duplicated, both directions: every
     output equals the clean run's, and the device's own counter shows exactly one Invoke() per RUN."""
     from hkdeploy.link.client import open_serial
-    from hkdeploy.link.faults import FaultyTransport
+    from tests.doubles.faults import FaultyTransport
 
     raw, tflm, sha = golden
     n = 1000
@@ -163,7 +163,7 @@ def test_1000_runs_through_corruption_and_drops_none_lost_or_duplicated(
 
 def test_truncated_and_delayed_packets_are_recovered(host_binary: Path, golden: Any) -> None:
     from hkdeploy.link.client import open_serial
-    from hkdeploy.link.faults import FaultyTransport
+    from tests.doubles.faults import FaultyTransport
 
     raw, tflm, sha = golden
     with HostPort(host_binary, "sim:apollo4p_evb") as hp:
@@ -187,7 +187,7 @@ def test_device_reset_mid_stream_is_recovered(host_binary: Path, golden: Any) ->
     """The virtual EVB's reset button pressed every 150 packets during 200 RUNs (64-byte chunks):
     the client HELLOs again and resends, and every output is still the golden one."""
     from hkdeploy.link.client import open_serial
-    from hkdeploy.link.faults import FaultyTransport
+    from tests.doubles.faults import FaultyTransport
 
     raw, tflm, sha = golden
     with HostPort(host_binary, "sim:apollo4p_evb") as hp:

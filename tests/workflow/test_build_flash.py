@@ -130,7 +130,9 @@ def test_sim_build_is_current_until_the_export_changes(job: Path) -> None:
     assert result.board.name == "sim" and result.manifest["emulates"] == "apollo4p_evb"
     assert result.binary.is_file() and os.access(result.binary, os.X_OK)
     assert result.manifest["sizes"]["text"] > 0
-    assert ensure_built(params, get_board("sim")) == result.binary and stale_reasons(params, result.board) == []
+    assert (
+        ensure_built(params, get_board("sim")) == result.binary and stale_reasons(params, result.board) == []
+    )
     before = result.binary.stat().st_mtime_ns
     with (job / "export" / "model_config.h").open("a") as fh:
         fh.write("/* changed */\n")
@@ -155,7 +157,7 @@ def test_doctor_reports_what_a_board_needs(
     base = ["doctor", "-c", str(CONFIG), "--job-dir", str(job)]
     assert main(base) == 0  # the virtual EVB needs gcc and the Python headers, both here
     out = capsys.readouterr().out
-    assert "C compiler (host port)" in out and "Python headers" in out
+    assert "C compiler (virtual EVB)" in out and "Python headers" in out
     code = main([*base, "--board", "apollo4p_evb", "--set", f"runner.params.tool={tmp_path / 'NoJLinkExe'}"])
     captured = capsys.readouterr()
     assert code == 4 and "missing for apollo4p_evb" in captured.err
