@@ -40,7 +40,7 @@ def test_h5_and_saved_model_export_end_to_end(
     [
         ("missing.keras", None, "does not exist"),
         ("model.onnx", b"x", "unsupported type '.onnx'"),
-        ("broken.keras", b"not a zip", "cannot load model_file"),
+        ("broken.keras", b"not a zip", "not a Keras .keras archive"),
     ],
 )
 def test_bad_model_files(tmp_path: Path, name: str, content: bytes | None, fragment: str) -> None:

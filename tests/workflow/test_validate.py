@@ -146,6 +146,31 @@ def test_sigterm_is_an_interrupt_that_stops_the_virtual_evb_and_resume_completes
     assert sorted(read_results(results)) == sorted(reference)
 
 
+def test_the_virtual_evb_killed_mid_run_is_a_device_error_that_says_so(
+    exported_demo: Any, reference: dict[int, dict[str, Any]], tmp_path: Path
+) -> None:
+    job = job_with_export(exported_demo, tmp_path)
+    results = job / "validate" / "results.jsonl"
+    exe = Path(sys.executable).parent / "hkdeploy"
+    before = set(_children_named("hk_host"))
+    proc = subprocess.Popen(
+        [str(exe), "validate", "-c", str(CONFIG), "--job-dir", str(job), "--set", "link.pace=true",
+         "--set", "link.baud=115200", "--set", "link.packet_timeout=0.5", "--set", "link.retries=1"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if results.exists() and results.read_text().count("\n") >= 5:
+            break
+        time.sleep(0.05)
+    for pid in set(_children_named("hk_host")) - before:
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "the port went away" in err and "fileno" not in err and "Hint:" in err
+    assert 5 <= len(read_results(results)) < len(reference)  # what was done is kept for --resume
+
+
 def test_two_virtual_boards_shard_one_run(
     exported_demo: Any, reference: dict[int, dict[str, Any]], tmp_path: Path
 ) -> None:
