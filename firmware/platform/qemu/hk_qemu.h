@@ -25,7 +25,7 @@
 #error "define HK_QEMU_MACHINE_AN386=1 or HK_QEMU_MACHINE_AN547=1"
 #endif
 
-/* CMSDK APB UART (polled: no interrupts are used anywhere in this platform) */
+/* CMSDK APB UART0, polled (hk_qemu_uart.c) */
 void hk_qemu_uart_init(void);
 size_t hk_qemu_uart_read(uint8_t *buf, size_t len);
 void hk_qemu_uart_write(const uint8_t *buf, size_t len);
@@ -33,6 +33,7 @@ void hk_qemu_uart_write(const uint8_t *buf, size_t len);
 /* SysTick as a free-running counter, extended to 64 bits in software (see hk_qemu_main.c) */
 void hk_qemu_ticks_init(void);
 uint64_t hk_qemu_ticks(void);
+void hk_qemu_systick_isr(void);
 
 /* Fault reporting (hk_qemu_fault.c): called from the reset handler before main() */
 void hk_qemu_fault_report_previous(void);

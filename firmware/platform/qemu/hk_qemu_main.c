@@ -2,9 +2,10 @@
  * hk_qemu_main.c - the hkdeploy firmware on an emulated Cortex-M (QEMU mps2-an386 / mps3-an547):
  * hk_platform.h on the CMSDK UART0, the link core's main loop, SysTick as the counter.
  *
- * Counter (hk_platform_cycles): SysTick free-running from the processor clock (CLKSOURCE=1, reload
- * 0xFFFFFF, no interrupt), extended to 64 bits in software at every read (the main loop reads it on
- * every pass, so no wrap is missed outside Invoke(); one Invoke() may last up to 2^24 ticks).
+ * Counter (hk_platform_cycles): SysTick from the processor clock (CLKSOURCE=1, reload 0xFFFFFF),
+ * extended to 64 bits in software at every read and by its own interrupt once per 2^24 ticks. That
+ * interrupt fires 2^24 ticks after the last read at the earliest, i.e. never inside an Invoke() the
+ * counter can time (one Invoke() may last < 2^24 ticks).
  * Under `qemu-system-arm -icount shift=0` the virtual clock advances 1 ns per instruction, so the
  * count is proportional to instructions executed (1 tick = 40 instructions on an386's 25 MHz,
  * 31.25 on an547's 32 MHz) and the same on every run: HELLO labels it HK_COUNTER_EMU_TICKS.
@@ -38,17 +39,26 @@ void hk_qemu_ticks_init(void) {
     SYST_CSR = 0u;
     SYST_RVR = 0x00FFFFFFu;
     SYST_CVR = 0u;          /* any write clears it; it reloads on the next tick */
-    SYST_CSR = (1u << 2) | 1u; /* CLKSOURCE = processor clock, ENABLE; TICKINT off */
+    SYST_CSR = (1u << 2) | (1u << 1) | 1u; /* CLKSOURCE = processor clock, TICKINT, ENABLE */
     s_last_cvr = SYST_CVR;
     s_ticks = 0u;
 }
 
-uint64_t hk_qemu_ticks(void) {
+static uint64_t ticks_locked(void) {
     const uint32_t now = SYST_CVR & 0x00FFFFFFu;
     s_ticks += (s_last_cvr - now) & 0x00FFFFFFu; /* a down-counter: elapsed = last - now (mod 2^24) */
     s_last_cvr = now;
     return s_ticks;
 }
+
+uint64_t hk_qemu_ticks(void) {
+    __asm volatile("cpsid i" ::: "memory");
+    const uint64_t t = ticks_locked();
+    __asm volatile("cpsie i" ::: "memory");
+    return t;
+}
+
+void hk_qemu_systick_isr(void) { (void)ticks_locked(); }
 
 size_t hk_platform_read(uint8_t *buf, size_t len) { return hk_qemu_uart_read(buf, len); }
 
@@ -72,9 +82,11 @@ void hk_platform_reset(void) {} /* the core re-initialises link and engine state
  * exact instant of the first: floor(instructions / instructions-per-tick), the same on every run.
  * The cost is under one tick per call, lost to hk_platform_micros(). */
 uint32_t hk_platform_cycles(void) {
-    const uint32_t total = (uint32_t)hk_qemu_ticks();
+    __asm volatile("cpsid i" ::: "memory");
+    const uint32_t total = (uint32_t)ticks_locked();
     SYST_CVR = 0u;
     s_last_cvr = 0u;
+    __asm volatile("cpsie i" ::: "memory");
     return total;
 }
 
@@ -89,7 +101,6 @@ int main(void) {
     hk_core_init();
     hk_qemu_fault_report_previous();
     for (;;) {
-        (void)hk_qemu_ticks(); /* keeps the 64-bit extension ahead of SysTick's 24-bit wrap */
-        hk_core_poll();
+        hk_core_poll(); /* SysTick's interrupt keeps the 64-bit count ahead of the 24-bit wrap */
     }
 }

@@ -4,8 +4,8 @@
  * Reset_Handler: enables the FPU (CPACR CP10/CP11 full access; on the Cortex-M55 the same bits
  * enable the Helium/MVE unit), copies .data from its load address, zeroes .bss, runs the C/C++
  * constructors (.preinit_array/.init_array), then main(). The four fault vectors go to
- * hk_qemu_fault_entry (hk_qemu_fault.c); every other exception is unexpected (no interrupt is
- * enabled) and is reported the same way.
+ * hk_qemu_fault_entry (hk_qemu_fault.c), SysTick to the counter's wrap handler; every other
+ * exception is unexpected (never enabled) and is reported like a fault.
  */
 #include <stdint.h>
 
@@ -48,8 +48,10 @@ __attribute__((noreturn, optimize("no-tree-vectorize"))) void Reset_Handler(void
 
 typedef void (*hk_vector_t)(void);
 
-/* 16 system exceptions + 32 external interrupts (none is enabled; all report as a fault). */
-__attribute__((section(".vectors"), used)) const hk_vector_t hk_qemu_vectors[48] = {
+/* 16 system exceptions + 96 external interrupts (an547's UART0 RX alone is line 33): none is
+ * enabled, so each one reports as a fault if it ever fires. */
+#define HK_QEMU_VECTORS (16 + 96)
+__attribute__((section(".vectors"), used)) const hk_vector_t hk_qemu_vectors[HK_QEMU_VECTORS] = {
     (hk_vector_t)(uintptr_t)&__stack_top, /* initial MSP */
     Reset_Handler,
     hk_qemu_fault_entry, /* NMI */
@@ -63,6 +65,6 @@ __attribute__((section(".vectors"), used)) const hk_vector_t hk_qemu_vectors[48]
     hk_qemu_fault_entry, /* DebugMonitor */
     0,
     hk_qemu_fault_entry, /* PendSV */
-    hk_qemu_fault_entry, /* SysTick (its interrupt is never enabled) */
-    [16 ... 47] = hk_qemu_fault_entry,
+    hk_qemu_systick_isr, /* SysTick: extends the counter once per 2^24 ticks */
+    [16 ... HK_QEMU_VECTORS - 1] = hk_qemu_fault_entry,
 };
