@@ -1,0 +1,6 @@
+"""Platforms: the kinds of target hkdeploy can build for and talk to.
+
+Modules here know one platform each: ``qemu_build`` / ``qemu_process`` (an emulated Cortex-M board
+under QEMU). The registry that maps board files to platforms is added on top of them. Nothing here
+imports TensorFlow.
+"""
