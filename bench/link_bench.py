@@ -33,7 +33,8 @@ def main() -> None:
     from hkdeploy.link import protocol as p
     from hkdeploy.link.client import DeviceClient, Timeouts
     from hkdeploy.link.framing import wire_size
-    from hkdeploy.link.hostport import HostPort, build_host_port
+    from hkdeploy.platforms.host import build_virtual_evb
+    from hkdeploy.platforms.host_process import HostPort
 
     with tempfile.TemporaryDirectory() as tmp:
         export_dir = args.export_dir
@@ -45,7 +46,7 @@ def main() -> None:
                 timeout=1800,
             )
             export_dir = Path(tmp) / "export"
-        binary = build_host_port(export_dir, Path(tmp) / "hk_host")
+        binary = build_virtual_evb(export_dir, Path(tmp) / "evb")
         with np.load(export_dir / "test_data.npz") as d:
             frames = d["input_raw"]
         frame_bytes = frames[0].nbytes

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from hkdeploy import __version__
 from hkdeploy.errors import ConfigError
 from hkdeploy.fsutil import write_json
-from hkdeploy.params import KNOWN_MISNAMES, TRAINING_ONLY_FIELDS, DeployParams
+from hkdeploy.params import KNOWN_MISNAMES, TRAINING_ONLY_FIELDS, UNUSED_FIELDS, DeployParams
 
 # Fields where a bare file name means "in job_dir" (HeartKit's model_post_init rule).
 JOB_RELATIVE_FIELDS = frozenset({"model_file", "tflm_file"})
@@ -173,8 +173,14 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"config file {path} does not exist", hint="check the path given to -c/--config"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not a text file ({exc.reason})", hint="pass a JSON or YAML config file"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror}", hint="check the file's path and permissions"
+        ) from exc
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
@@ -187,13 +193,31 @@ def read_config_file(path: Path) -> dict[str, Any]:
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             hint="JSON allows no comments or trailing commas; use a .yaml file for comments",
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not a text file ({exc.reason})", hint="pass a JSON or YAML config file"
+        ) from None
     except Exception as exc:  # yaml.YAMLError and friends
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path} is not valid YAML: {yaml_problem(exc)}", hint=YAML_HINT) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of settings, got a {type(data).__name__}")
+        raise ConfigError(
+            f"{path} must hold a mapping of settings, got a {type(data).__name__}",
+            hint='the file must be one object: {"name": ..., "model_file": ...} (JSON) or key: value lines (YAML)',
+        )
     return data
+
+
+YAML_HINT = "indent with spaces consistently, quote values with ':' or '#', and check the brackets"
+
+
+def yaml_problem(exc: BaseException) -> str:
+    """A YAML error as one line: what went wrong and where (PyYAML's own text spans several lines)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def parse_override(text: str) -> tuple[list[str], str]:
@@ -238,6 +262,10 @@ def _leaves(data: Any, prefix: str = "") -> Iterator[str]:
         yield prefix[:-1]
 
 
+def _looks_like_path(name: str) -> bool:
+    return name in ("path", "file", "dir", "root") or name.endswith(("_path", "_file", "_dir", "_root"))
+
+
 def _resolve_paths(
     data: dict[str, Any], model: type[BaseModel], base_of: dict[str, Path], job_dir: Path, prefix: str = ""
 ) -> None:
@@ -248,7 +276,16 @@ def _resolve_paths(
         value = data[key]
         sub = _submodel(info.annotation)
         list_sub = _list_submodel(info.annotation)
-        if _is_path(info.annotation) and isinstance(value, str | Path):
+        if key == "params" and isinstance(value, dict) and prefix.startswith("datasets["):
+            # a dataset's own params are free-form: its path-like entries resolve like the config's
+            # paths (against the config file's folder, not the working directory)
+            for name, item in value.items():
+                if _looks_like_path(name) and isinstance(item, str) and item and "://" not in item:
+                    p = Path(os.path.expandvars(os.path.expanduser(item)))
+                    if not p.is_absolute():
+                        base = base_of.get(f"{path}.{name}") or base_of.get(path) or base_of.get("datasets")
+                        value[name] = str(((base or Path.cwd()) / p).resolve())
+        elif _is_path(info.annotation) and isinstance(value, str | Path):
             p = Path(os.path.expandvars(os.path.expanduser(str(value))))
             if not p.is_absolute():
                 if not prefix and key in JOB_RELATIVE_FIELDS and len(p.parts) == 1:
@@ -338,6 +375,7 @@ def load_params(
 
     ignored: list[str] = []
     problems = _check_keys(raw, DeployParams, "", ignored)
+    ignored += [k for k in sorted(UNUSED_FIELDS) if k in raw]
     sources: dict[str, Source] = {leaf: "file" for leaf in _leaves(raw) if leaf}
     base_of: dict[str, Path] = {leaf: base_dir for leaf in sources}
 

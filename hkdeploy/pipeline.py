@@ -1,4 +1,4 @@
-"""``hkdeploy run``: export -> build -> flash (skipped for the virtual EVB) -> validate.
+"""``hkdeploy run``: export -> build -> flash (for platforms that need it) -> validate.
 
 Stops at the first stage that fails, with that stage's exit code; the error names the stage.
 """
@@ -50,10 +50,12 @@ def run(
     force: bool = False,
 ) -> RunResult:
     """The whole chain for the config's board (or ``board``); ``skip`` names stages to leave out."""
-    from hkdeploy.build import build, target_board
+    from hkdeploy.build import build
+    from hkdeploy.platforms import platform_of, target_board
 
     result = RunResult()
     target = target_board(params, board)
+    platform = platform_of(target)
     if "export" not in skip:
         with stage("export", result):
             from hkdeploy.export import export
@@ -62,7 +64,7 @@ def run(
     if "build" not in skip:
         with stage("build", result):
             result.results["build"] = build(params, target.name)
-    if "flash" not in skip and not target.is_sim:
+    if "flash" not in skip and platform.needs_flash:
         with stage("flash", result):
             from hkdeploy.flash import flash
 
@@ -72,9 +74,7 @@ def run(
         with stage("validate", result):
             from hkdeploy.validate import validate
 
-            if target.is_sim and params.backend != "sim":
-                params = params.model_copy(update={"backend": "sim"})
-            result.results["validate"] = validate(params, list(ports or []))
+            result.results["validate"] = validate(params, list(ports or []), board=target.name)
     done = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     info(f"run: done ({done})")
     return result

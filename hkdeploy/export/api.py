@@ -259,24 +259,22 @@ def _check_model_io(model: Any, params: DeployParams) -> None:
 
 
 def _verdict(params: DeployParams, legs: dict[str, Any]) -> dict[str, Any]:
-    """Compare the primary metric of Keras float and TFLM against ``test_metric_threshold``."""
-    name = "f1" if params.test_metric == "f1" else "acc"
-    float_m = legs["keras_float"].metric(name)
-    tflm_m = legs["tflm"].metric(name)
-    drop = float_m - tflm_m
-    limit = params.test_metric_threshold
-    passed = limit is None or drop <= limit + 1e-12
-    label = "macro F1" if name == "f1" else "accuracy"
-    message = f"{label} drops {drop:+.4f} from Keras float ({float_m:.4f}) to TFLM ({tflm_m:.4f})" + (
-        f"; allowed drop is {limit}" if limit is not None else "; no threshold set"
+    """Compare the primary metric of Keras float and TFLM against ``test_metric_threshold``
+    (the one rule, ``metrics.metric_verdict``, that validate applies to the device too)."""
+    from hkdeploy.metrics import metric_verdict
+
+    v = metric_verdict(params.test_metric, legs["keras_float"], legs["tflm"], params.test_metric_threshold)
+    message = (
+        f"{v.label} drops {v.drop:+.4f} from Keras float ({v.reference:.4f}) to TFLM ({v.deployed:.4f})"
+        + (f"; allowed drop is {v.threshold}" if v.threshold is not None else "; no threshold set")
     )
     return {
-        "metric": name,
-        "float": float_m,
-        "tflm": tflm_m,
-        "drop": drop,
-        "threshold": limit,
-        "passed": passed,
+        "metric": v.metric,
+        "float": v.reference,
+        "tflm": v.deployed,
+        "drop": v.drop,
+        "threshold": v.threshold,
+        "passed": v.passed,
         "message": message,
     }
 

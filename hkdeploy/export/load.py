@@ -63,6 +63,7 @@ def load_keras_model(path: Path | None) -> Any:
         raise UserError(
             f"model_file {path} does not exist", hint="check the path (relative to the config file)"
         )
+    check_model_file(path)
     keras = import_keras()
     _custom_objects()
     try:
@@ -88,6 +89,61 @@ def load_keras_model(path: Path | None) -> Any:
             hint="is it a Keras 3 model file? Custom layers must be importable (register them with "
             "keras.saving.register_keras_serializable)",
         ) from exc
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse a model file that cannot be a model before TensorFlow starts (no TensorFlow here).
+
+    A ``.keras`` file is a zip archive holding ``config.json``; an ``.h5`` file starts with the HDF5
+    signature; a SavedModel folder holds ``saved_model.pb``. A text file, a truncated download or an
+    empty folder gets a message saying which of these it is not.
+
+    Raises:
+        UserError: naming the file and what is wrong with it.
+    """
+    import zipfile
+
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise UserError(
+                f"model_file {path} is a folder without saved_model.pb (not a SavedModel)",
+                hint="give a .keras or .h5 file, or a SavedModel folder",
+            )
+        return
+    if path.suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            size = path.stat().st_size
+            raise UserError(
+                f"model_file {path} is not a Keras .keras archive ({size} B, not a zip file: a text file, or "
+                "a truncated copy?)",
+                hint="save the model again with model.save('model.keras'), or copy the file again",
+            )
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise UserError(
+                f"model_file {path} is a damaged .keras archive ({exc})",
+                hint="save the model again or copy the file again",
+            ) from None
+        if bad is not None or "config.json" not in names:
+            what = f"member {bad} is corrupt" if bad else "it has no config.json"
+            raise UserError(
+                f"model_file {path} is not a complete Keras model archive ({what})",
+                hint="save the model again with model.save('model.keras')",
+            )
+    elif path.suffix in (".h5", ".hdf5"):
+        with open(path, "rb") as fh:
+            head = fh.read(len(HDF5_SIGNATURE))
+        if head != HDF5_SIGNATURE:
+            raise UserError(
+                f"model_file {path} is not an HDF5 file (it does not start with the HDF5 signature)",
+                hint="save the model again with model.save('model.h5'), or copy the file again",
+            )
 
 
 def _saved_model_input_shape(path: Path) -> list[int]:

@@ -1,63 +1,60 @@
 """``hkdeploy build --app mlperf``: the MLPerf Tiny DUT image for a board or the virtual EVB.
 
 The same flow as ``hkdeploy.build.build`` (rendered project, manifest, stale checks) with the DUT
-front end (``firmware/dut``) in place of the binary link core. Its output goes to
-``job_dir/firmware/<board>-mlperf`` so the link firmware and the DUT image live side by side.
+front end (``firmware/dut``) in place of the binary link core, on the board's platform: ``host``
+(gcc, ``-DHK_APP_MLPERF=1``) or ``neuralspot`` (``HK_APP=mlperf``, always on the UART). Its output goes
+to ``job_dir/firmware/<board>-mlperf`` so the link firmware and the DUT image live side by side.
 No TensorFlow here.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import sysconfig
 from pathlib import Path
 from typing import Any
 
 from hkdeploy import __version__
 from hkdeploy.boards import Board, get_board
 from hkdeploy.build import (
-    ARM_TOOLCHAIN_HINT,
-    FIRMWARE_NAME,
     MANIFEST,
     BuildResult,
-    _export_sha,
     _sha256_file,
     binary_sizes,
-    emulated,
-    neuralspot_command,
-    neuralspot_revision,
-    neuralspot_root,
-    project_files,
+    firmware_files,
     render_project,
     sources_hash,
-    target_board,
     tool_version,
-    toolchain_tool,
 )
 from hkdeploy.console import info
+from hkdeploy.contracts import BuildManifest, load_build, load_export
 from hkdeploy.errors import CheckFailed, ToolError, UserError
 from hkdeploy.fsutil import write_json
-from hkdeploy.mlperf.firmware import dut_defines, host_dut_argv, neuralspot_dut_vars
+from hkdeploy.mlperf.firmware import HOST_DUT_BINARY, dut_defines, host_dut_command, neuralspot_dut_vars
 from hkdeploy.params import DeployParams
-from hkdeploy.paths import firmware_dir
-from hkdeploy.proc import Command, run
+from hkdeploy.platforms import BuiltFirmware, Platform, platform_of, target_board
+from hkdeploy.proc import Command, git_head, run
 
 APP = "mlperf"
-SIM_BINARY = "hk_dut_host"
+PLATFORMS = ("host", "neuralspot")
 
 
 def out_dir(params: DeployParams, board: Board) -> Path:
     return params.firmware_dir / f"{board.name}-{APP}"
 
 
+def _platform(board: Board) -> Platform:
+    platform = platform_of(board)
+    if platform.name not in PLATFORMS:
+        raise UserError(
+            f"the MLPerf DUT image is not available for {board.name} (platform {platform.name})",
+            hint="build it for the virtual EVB (backend sim) or a neuralSPOT board",
+        )
+    return platform
+
+
 def dut_files(params: DeployParams, board: Board) -> dict[str, bytes]:
-    """The rendered project: the link firmware's files plus firmware/dut."""
-    files = project_files(params, board)
-    fw = firmware_dir()
-    for path in sorted((fw / "dut").glob("*")):
-        if path.is_file() and path.suffix in (".c", ".h"):
-            files[path.relative_to(fw).as_posix()] = path.read_bytes()
+    """The rendered project: the platform's firmware folders plus firmware/dut."""
+    files = firmware_files(params.export_dir, (*_platform(board).firmware_dirs, "dut"))
     # what the image reports is part of its identity: a changed name or model id means a rebuild
     m = params.mlperf
     files["model/mlperf.json"] = json.dumps(
@@ -66,30 +63,113 @@ def dut_files(params: DeployParams, board: Board) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
+def _build_host(
+    params: DeployParams,
+    platform: Platform,
+    board: Board,
+    project: Path,
+    out: Path,
+    *,
+    dry_run: bool,
+    log: Path,
+) -> BuiltFirmware:
+    m = params.mlperf
+    binary = out / HOST_DUT_BINARY
+    tmp = binary.with_name(binary.name + ".tmp")
+    defines = dut_defines(m.dut_name(), m.model_id, m.energy)
+    if params.firmware.arena_size:
+        defines += (f"HK_HOST_ARENA_SIZE={params.firmware.arena_size}u",)
+    cmd = host_dut_command(project, tmp, defines)
+    run(cmd, dry_run=dry_run, log=log, echo=False)
+    if dry_run:
+        return BuiltFirmware(binary, cmd.argv)
+    tmp.replace(binary)
+    extra = {"emulates": platform.limits(params, board).name, "toolchain": tool_version("gcc")}
+    return BuiltFirmware(binary, cmd.argv, binary_sizes("size", binary), extra)
+
+
+def _build_neuralspot(
+    params: DeployParams, board: Board, project: Path, out: Path, build_id: str, *, dry_run: bool, log: Path
+) -> BuiltFirmware:
+    from hkdeploy.platforms.neuralspot import (
+        FIRMWARE_NAME,
+        neuralspot_command,
+        neuralspot_root,
+        toolchain_tool,
+    )
+
+    m = params.mlperf
+    sdk = (
+        neuralspot_root(params)
+        if not dry_run
+        else (params.firmware.neuralspot_root or Path("$NEURALSPOT_ROOT"))
+    )
+    build_dir = out / "build"
+    base = neuralspot_command(params, board, project, build_dir, sdk, build_id)
+    # the DUT always talks over the UART (ns-uart): the runner expects a serial line at a fixed baud
+    argv = [a for a in base.argv if not a.startswith("HK_LINK=")] + ["HK_LINK=uart"]
+    argv += neuralspot_dut_vars(m.dut_name(), m.model_id, m.energy, board.mlperf_timestamp_pin)
+    cmd = Command(argv, timeout=base.timeout, what="the neuralSPOT DUT build", hint=base.hint)
+    run(cmd, dry_run=dry_run, log=log, echo=True)
+    binary = build_dir / f"{FIRMWARE_NAME}.bin"
+    if dry_run:
+        return BuiltFirmware(binary, cmd.argv)
+    axf = build_dir / f"{FIRMWARE_NAME}.axf"
+    if not binary.is_file() or not axf.is_file():
+        raise ToolError(
+            f"the neuralSPOT build finished but {binary.name}/{axf.name} are missing in {build_dir}",
+            hint="run with -vv to see make's output",
+        )
+    sizes = binary_sizes(toolchain_tool(params, "size"), axf)
+    flash_used, ram_used = sizes["text"] + sizes["data"], sizes["data"] + sizes["bss"]
+    info(
+        f"build: {board.name} (MLPerf DUT): flash {flash_used} B of {board.app_bytes} B, "
+        f"RAM {ram_used} B of {board.sram_bytes} B (text {sizes['text']}, data {sizes['data']}, bss {sizes['bss']})"
+    )
+    if (board.app_bytes and flash_used > board.app_bytes) or (
+        board.sram_bytes and ram_used > board.sram_bytes
+    ):
+        raise CheckFailed(
+            f"the DUT image does not fit {board.name}", hint="use a smaller model or a board with more memory"
+        )
+    extra = {
+        "toolchain": tool_version(toolchain_tool(params, "gcc")),
+        "neuralspot_root": str(sdk),
+        "neuralspot_revision": git_head(sdk),
+        "platform": params.firmware.platform or board.neuralspot_platform,
+    }
+    return BuiltFirmware(binary, cmd.argv, sizes, extra)
+
+
 def build_mlperf(
     params: DeployParams, board_name: str | None = None, *, dry_run: bool = False
 ) -> BuildResult:
     """Render and build the DUT image (see the module doc).
 
     Raises:
-        UserError: no export, or energy mode on a board without ``mlperf_timestamp_pin``.
-        ToolError: toolchain/SDK missing or the build failed. CheckFailed: it does not fit the board.
+        UserError: no export, a platform without a DUT, or energy mode on a board without
+        ``mlperf_timestamp_pin``. ToolError: toolchain/SDK missing or the build failed.
+        CheckFailed: it does not fit the board.
     """
     board = target_board(params, board_name)
+    platform = _platform(board)
     m = params.mlperf
-    if m.energy and not board.is_sim and board.mlperf_timestamp_pin is None:
-        raise UserError(
-            f"energy mode needs the timestamp GPIO of {board.name}",
-            hint="set mlperf_timestamp_pin in a board file of your own (board.file) to the pin wired to the "
-            "EEMBC interface board",
-        )
-    if not board.is_sim and board.mlperf_uart != 0:
-        raise UserError(
-            f"{board.name}: mlperf_uart {board.mlperf_uart} is not supported",
-            hint="the neuralSPOT DUT uses ns-uart, which drives the BSP's COM UART (0, the J-Link VCOM): "
-            "set mlperf_uart: 0 and wire the runner (or the EEMBC interface board) to that UART",
-        )
-    model_sha = _export_sha(params)
+    if platform.name == "neuralspot":
+        if m.energy and board.mlperf_timestamp_pin is None:
+            raise UserError(
+                f"energy mode needs the timestamp GPIO of {board.name}",
+                hint="set mlperf_timestamp_pin in a board file of your own (board.file) to the pin wired to the "
+                "EEMBC interface board",
+            )
+        if board.mlperf_uart != 0:
+            raise UserError(
+                f"{board.name}: mlperf_uart {board.mlperf_uart} is not supported",
+                hint="the neuralSPOT DUT uses ns-uart, which drives the BSP's COM UART (0, the J-Link VCOM): "
+                "set mlperf_uart: 0 and wire the runner (or the EEMBC interface board) to that UART",
+            )
+    export = load_export(params.export_dir, headers=True)
+    if not dry_run:
+        platform.preflight(params, board)
     out = out_dir(params, board)
     files = dut_files(params, board)
     src_sha = sources_hash(files)
@@ -100,111 +180,40 @@ def build_mlperf(
         "hkdeploy_version": __version__,
         "app": APP,
         "board": board.name,
+        "platform": platform.name,
         "mlperf": {"name": m.dut_name(), "model_id": m.model_id, "energy": m.energy},
-        "model_sha256": model_sha,
+        "model_sha256": export.model.sha256,
         "sources_sha256": src_sha,
         "build_id": build_id,
     }
-    if board.is_sim:
-        if not dry_run and shutil.which("gcc") is None:
-            raise ToolError(
-                "gcc is not installed (needed for the virtual EVB)", hint="apt-get install build-essential"
-            )
-        include = sysconfig.get_config_var("INCLUDEPY")
-        if not dry_run and (not include or not (Path(include) / "Python.h").exists()):
-            raise ToolError("the Python headers (Python.h) are missing", hint="apt-get install python3-dev")
-        project = render_project(files, out / "project") if not dry_run else out / "project"
-        binary = out / SIM_BINARY
-        tmp = binary.with_name(binary.name + ".tmp")
-        argv = host_dut_argv(project, project / "model", tmp, dut_defines(m.dut_name(), m.model_id, m.energy))
-        cmd = Command(
-            argv,
-            timeout=300,
-            what="the virtual EVB DUT build",
-            hint="apt-get install build-essential python3-dev",
-        )
-        run(cmd, dry_run=dry_run, log=log, echo=False)
-        if dry_run:
-            return BuildResult(board, out, binary, manifest)
-        tmp.replace(binary)
-        manifest.update(
-            emulates=emulated(params, board).name,
-            toolchain=tool_version("gcc"),
-            neuralspot_revision=None,
-            command=argv,
-            sizes=binary_sizes("size", binary),
-        )
+    project = render_project(files, out / "project") if not dry_run else out / "project"
+    if platform.name == "host":
+        built = _build_host(params, platform, board, project, out, dry_run=dry_run, log=log)
     else:
-        gcc = toolchain_tool(params, "gcc")
-        if not dry_run and tool_version(gcc) is None:
-            raise ToolError(
-                f"{gcc} is not installed (needed to build for {board.name})", hint=ARM_TOOLCHAIN_HINT
-            )
-        if not dry_run and shutil.which("make") is None:
-            raise ToolError("make is not installed", hint="apt-get install make")
-        sdk = (
-            neuralspot_root(params)
-            if not dry_run
-            else (params.firmware.neuralspot_root or Path("$NEURALSPOT_ROOT"))
-        )
-        project = render_project(files, out / "project") if not dry_run else out / "project"
-        build_dir = out / "build"
-        base = neuralspot_command(params, board, project, build_dir, sdk, build_id)
-        # the DUT always talks over the UART (ns-uart): the runner expects a serial line at a fixed baud
-        argv = [a for a in base.argv if not a.startswith("HK_LINK=")] + ["HK_LINK=uart"]
-        argv += neuralspot_dut_vars(m.dut_name(), m.model_id, m.energy, board.mlperf_timestamp_pin)
-        cmd = Command(argv, timeout=base.timeout, what="the neuralSPOT DUT build", hint=base.hint)
-        run(cmd, dry_run=dry_run, log=log, echo=True)
-        binary = build_dir / f"{FIRMWARE_NAME}.bin"
-        if dry_run:
-            return BuildResult(board, out, binary, manifest)
-        axf = build_dir / f"{FIRMWARE_NAME}.axf"
-        if not binary.is_file() or not axf.is_file():
-            raise ToolError(
-                f"the neuralSPOT build finished but {binary.name}/{axf.name} are missing in {build_dir}",
-                hint="run with -vv to see make's output",
-            )
-        sizes = binary_sizes(toolchain_tool(params, "size"), axf)
-        manifest.update(
-            toolchain=tool_version(gcc),
-            neuralspot_root=str(sdk),
-            neuralspot_revision=neuralspot_revision(sdk),
-            platform=params.firmware.platform or board.neuralspot_platform,
-            command=argv,
-            sizes=sizes,
-        )
-        flash_used, ram_used = sizes["text"] + sizes["data"], sizes["data"] + sizes["bss"]
-        info(
-            f"build: {board.name} (MLPerf DUT): flash {flash_used} B of {board.app_bytes} B, RAM {ram_used} B of {board.sram_bytes} B"
-        )
-        if (board.app_bytes and flash_used > board.app_bytes) or (
-            board.sram_bytes and ram_used > board.sram_bytes
-        ):
-            raise CheckFailed(
-                f"the DUT image does not fit {board.name}",
-                hint="use a smaller model or a board with more memory",
-            )
-    manifest.update(binary=binary.relative_to(out).as_posix(), binary_sha256=_sha256_file(binary))
+        built = _build_neuralspot(params, board, project, out, build_id, dry_run=dry_run, log=log)
+    if dry_run:
+        return BuildResult(board, out, built.binary, manifest)
+    manifest.update(built.extra, command=built.command, sizes=built.sizes)
+    manifest.update(binary=built.binary.relative_to(out).as_posix(), binary_sha256=_sha256_file(built.binary))
     write_json(out / MANIFEST, manifest)
-    return BuildResult(board, out, binary, manifest)
+    return BuildResult(board, out, built.binary, manifest)
 
 
 def stale_reasons(params: DeployParams, board: Board) -> list[str]:
     """Why the DUT image for ``board`` must not be used (empty: it is current)."""
     out = out_dir(params, board)
-    path = out / MANIFEST
-    if not path.is_file():
+    manifest = load_build(out)
+    if manifest is None:
         return [f"no MLPerf DUT build for {board.name} in {out}"]
-    manifest = json.loads(path.read_text())
-    binary = out / manifest.get("binary", "")
-    if not binary.is_file():
+    binary = out / (manifest.binary or "")
+    if not manifest.binary or not binary.is_file():
         return [f"the binary {binary} is missing"]
     reasons = []
-    if _sha256_file(binary) != manifest.get("binary_sha256"):
+    if _sha256_file(binary) != manifest.binary_sha256:
         reasons.append(f"{binary.name} changed after the build")
-    if manifest.get("model_sha256") != _export_sha(params):
+    if manifest.model_sha256 != load_export(params.export_dir).model.sha256:
         reasons.append("it was built for another model than the current export")
-    if manifest.get("sources_sha256") != sources_hash(dut_files(params, board)):
+    if manifest.sources_sha256 != sources_hash(dut_files(params, board)):
         reasons.append("the firmware sources, model headers or mlperf settings changed since it was built")
     return reasons
 
@@ -217,15 +226,15 @@ def current_dut_build(params: DeployParams, board: Board, *, force: bool = False
     """
     out = out_dir(params, board)
     reasons = stale_reasons(params, board)
-    manifest = json.loads((out / MANIFEST).read_text()) if (out / MANIFEST).is_file() else None
-    usable = manifest is not None and (out / manifest.get("binary", "")).is_file()
+    manifest: BuildManifest | None = load_build(out)
+    usable = manifest is not None and bool(manifest.binary) and (out / (manifest.binary or "")).is_file()
     if reasons and (not force or not usable):
         raise UserError(
             f"refusing to use the MLPerf DUT image for {board.name}: " + "; ".join(reasons),
             hint="run `hkdeploy build --app mlperf`" + ("; --force uses it anyway" if usable else ""),
         )
-    assert manifest is not None
-    return BuildResult(board, out, out / manifest["binary"], manifest)
+    assert manifest is not None and manifest.binary
+    return BuildResult(board, out, out / manifest.binary, manifest.model_dump(by_alias=True))
 
 
 def ensure_dut_sim(params: DeployParams) -> Path:
@@ -233,5 +242,4 @@ def ensure_dut_sim(params: DeployParams) -> Path:
     board = get_board("sim")
     if stale_reasons(params, board):
         return build_mlperf(params, "sim").binary
-    manifest = json.loads((out_dir(params, board) / MANIFEST).read_text())
-    return out_dir(params, board) / manifest["binary"]
+    return current_dut_build(params, board).binary

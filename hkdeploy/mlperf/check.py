@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from hkdeploy.boards import board_for
 from hkdeploy.console import info
-from hkdeploy.errors import CheckFailed
+from hkdeploy.errors import CheckFailed, UserError
 from hkdeploy.fsutil import write_json, write_text
 from hkdeploy.mlperf import PROFILE, dequantize, format_result, runner_baud
 from hkdeploy.mlperf.client import DutClient
 from hkdeploy.mlperf.dataset import load_export
 from hkdeploy.params import DeployParams
+from hkdeploy.platforms import platform_of, target_board
 
 
 @dataclass
@@ -44,16 +44,20 @@ def golden_strings(report: dict[str, Any], tflm_raw: np.ndarray) -> list[list[st
 
 @contextlib.contextmanager
 def _device(params: DeployParams, port: str | None) -> Iterator[tuple[str, int]]:
-    """(url, baud): the virtual EVB's DUT (built when stale, always stopped) or the board's port."""
-    board = board_for(params.board)
-    if port is None and (params.backend == "sim" or board.is_sim):
-        from hkdeploy.boards import get_board
-        from hkdeploy.build import emulated
-        from hkdeploy.link.hostport import HostPort
+    """(url, baud): the given port; else the virtual EVB's DUT (built when stale, always stopped) or
+    the board's port found by its USB ids."""
+    baud = runner_baud(params.mlperf.model_id)["energy" if params.mlperf.energy else "performance"]
+    if port is not None:
+        yield port, baud
+        return
+    board = target_board(params)
+    platform = platform_of(board)
+    if platform.name == "host":
         from hkdeploy.mlperf.build import ensure_dut_sim
+        from hkdeploy.platforms.host_process import HostPort
 
         binary = ensure_dut_sim(params)
-        limits = emulated(params, get_board("sim"))
+        limits = platform.limits(params, board)
         log_dir = params.job_dir / "mlperf"
         log_dir.mkdir(parents=True, exist_ok=True)
         with HostPort(
@@ -63,18 +67,22 @@ def _device(params: DeployParams, port: str | None) -> Iterator[tuple[str, int]]
             limits.sram_bytes,
             log_path=log_dir / "dut_host.log",
         ) as hp:
-            yield hp.url, 115200
+            yield hp.url, baud
         return
-    if port is None:
-        from hkdeploy.link.discovery import find_port
-
-        port = find_port(
-            params.link.port,
-            params.link.usb_vid or board.usb_vid,
-            params.link.usb_pid or board.usb_pid,
-            params.link.serial_number,
+    if platform.name != "neuralspot":
+        raise UserError(
+            f"no MLPerf DUT for {board.name} (platform {platform.name})",
+            hint="check the virtual EVB (backend sim) or a neuralSPOT board flashed with `hkdeploy flash --app mlperf`",
         )
-    yield port, runner_baud(params.mlperf.model_id)["energy" if params.mlperf.energy else "performance"]
+    from hkdeploy.link.discovery import find_port
+
+    found = find_port(
+        params.link.port,
+        params.link.usb_vid or board.usb_vid,
+        params.link.usb_pid or board.usb_pid,
+        params.link.serial_number,
+    )
+    yield found, baud
 
 
 def check(

@@ -7,49 +7,36 @@ neuralSPOT app takes ``HK_APP=mlperf`` and the ``HK_DUT_*`` make variables. No T
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
-import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 from hkdeploy.errors import ToolError
 from hkdeploy.mlperf import runner_baud
-from hkdeploy.paths import firmware_dir
+from hkdeploy.proc import Command, run
 
 DUT_SOURCES = ("dut/hk_dut.c", "dut/hk_dut_log.c")
 HOST_DUT_SOURCES = ("platform/host/hk_host_main.c", "platform/host/hk_engine_host.c", *DUT_SOURCES)
+HOST_DUT_BINARY = "hk_dut_host"
 
 
-def dut_defines(name: str, model_id: str, energy: bool) -> list[str]:
-    """The -D flags of a DUT build (name and id are checked by the config: no quotes in them)."""
-    return [
-        "-DHK_APP_MLPERF=1",
-        f'-DHK_DUT_NAME="{name}"',
-        f'-DHK_DUT_MODEL_ID="{model_id}"',
-        f"-DHK_DUT_ENERGY={1 if energy else 0}",
-    ]
+def dut_defines(name: str, model_id: str, energy: bool) -> tuple[str, ...]:
+    """The defines of a DUT build (name and id are checked by the config: no quotes in them)."""
+    return (
+        "HK_APP_MLPERF=1",
+        f'HK_DUT_NAME="{name}"',
+        f'HK_DUT_MODEL_ID="{model_id}"',
+        f"HK_DUT_ENERGY={1 if energy else 0}",
+    )
 
 
-def host_dut_argv(fw_root: Path, model_dir: Path, out: Path, defines: list[str]) -> list[str]:
-    """gcc's command line for the virtual EVB in DUT mode (``fw_root``: a firmware/ tree)."""
-    include = sysconfig.get_config_var("INCLUDEPY")
-    libdir = sysconfig.get_config_var("LIBDIR")
-    version = sysconfig.get_config_var("LDVERSION") or f"{sys.version_info.major}.{sys.version_info.minor}"
-    argv = [
-        "gcc",
-        "-std=c11",
-        "-O2",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        *defines,
-        f"-I{model_dir}",
-        f"-I{include}",
-    ]
-    argv += [str(fw_root / src) for src in HOST_DUT_SOURCES]
-    argv += [f"-L{libdir}", f"-lpython{version}", f"-Wl,-rpath,{libdir}", "-lm", "-o", str(out)]
-    return argv
+def host_dut_command(project: Path, out: Path, defines: tuple[str, ...]) -> Command:
+    """gcc's command for the virtual EVB in DUT mode from a rendered project (the host platform's
+    compile line with the DUT front end in place of the link core)."""
+    from hkdeploy.platforms.host import host_port_command
+
+    cmd = host_port_command(project, out, sources=HOST_DUT_SOURCES, defines=defines)
+    return dataclasses.replace(cmd, what="the virtual EVB DUT build")
 
 
 def build_host_dut(
@@ -59,28 +46,30 @@ def build_host_dut(
     name: str = "hkdeploy-custom",
     model_id: str = "custom",
     energy: bool = False,
-    timeout: float = 300,
+    log: Path | None = None,
 ) -> Path:
-    """Compile the virtual EVB's DUT from this checkout's firmware/ and an export; returns ``out``.
+    """Render a virtual EVB DUT project for the headers in ``export_dir`` into ``out/project`` and build
+    ``out/hk_dut_host`` with the command ``hkdeploy build --app mlperf`` uses (for tests that work on
+    an export folder rather than a job). Returns the binary.
 
     Raises:
-        ToolError: gcc or the Python headers are missing, or compilation failed.
+        UserError: the export is incomplete. ToolError: gcc/Python headers missing or the build failed.
     """
-    for header in ("model_buffer.h", "model_config.h"):
-        if not (export_dir / header).is_file():
-            raise ToolError(f"{export_dir / header} is missing", hint="run `hkdeploy export` first")
+    from hkdeploy.build import firmware_files, render_project
+    from hkdeploy.contracts import load_export
+    from hkdeploy.platforms.host import GCC_HINT, PYTHON_DEV_HINT, HostPlatform, python_headers
+
+    load_export(export_dir, headers=True)
     if shutil.which("gcc") is None:
-        raise ToolError("gcc is not installed", hint="apt-get install build-essential")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    argv = host_dut_argv(firmware_dir(), export_dir, out, dut_defines(name, model_id, energy))
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise ToolError(
-            "building the virtual EVB's DUT failed: "
-            + (proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else str(proc.returncode)),
-            hint="apt-get install build-essential python3-dev; check that the export's headers are complete",
-        )
-    return out
+        raise ToolError("gcc is not installed (needed for the virtual EVB)", hint=GCC_HINT)
+    if python_headers() is None:
+        raise ToolError("the Python headers (Python.h) are missing", hint=PYTHON_DEV_HINT)
+    project = render_project(
+        firmware_files(export_dir, (*HostPlatform.firmware_dirs, "dut")), out / "project"
+    )
+    binary = out / HOST_DUT_BINARY
+    run(host_dut_command(project, binary, dut_defines(name, model_id, energy)), log=log)
+    return binary
 
 
 def neuralspot_dut_vars(name: str, model_id: str, energy: bool, timestamp_pin: int | None) -> list[str]:

@@ -36,7 +36,6 @@ int32_t hk_engine_invoke(uint32_t *cycles) {
     return HK_ENGINE_OK;
 }
 void hk_engine_reset(void) {}
-uint32_t hk_engine_cpu_hz(void) { return 1u; }
 
 /* ---- test double: platform ---- */
 static char s_cap[8192];

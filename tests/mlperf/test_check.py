@@ -12,8 +12,8 @@ import pytest
 from hkdeploy.cli import main
 from hkdeploy.config import load_params
 from hkdeploy.errors import CheckFailed
-from hkdeploy.link.hostport import HostPort
 from hkdeploy.mlperf.firmware import build_host_dut
+from hkdeploy.platforms.host_process import HostPort
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.json"

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import serial
 
-from hkdeploy.link.hostport import HostPort
 from hkdeploy.mlperf.firmware import build_host_dut
+from hkdeploy.platforms.host_process import HostPort
 
 READY = b"m-ready\r\n"
 

@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 
 from hkdeploy.config import load_params
-from hkdeploy.link.hostport import HostPort
 from hkdeploy.mlperf.build import build_mlperf
 from hkdeploy.mlperf.dataset import write_dataset
 from hkdeploy.mlperf.devices import write_devices
+from hkdeploy.platforms.host_process import HostPort
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(os.environ.get("MLPERF_TINY_RUNNER", "/nonexistent"))

@@ -134,7 +134,14 @@ def _board_params(tmp_path: Path, *overrides: str) -> DeployParams:
     (job / "export").mkdir(parents=True)
     for name in ("model_buffer.h", "model_ops.h", "model_config.h"):
         (job / "export" / name).write_text(f"/* {name} */\n")
-    (job / "export" / "export_report.json").write_text(json.dumps({"model": {"sha256": "ab" * 32}}))
+    tensor = {"dtype": "int8", "shape": [1, 4], "bytes": 4}
+    report = {
+        "schema": "hkdeploy.export_report/1",
+        "name": "t",
+        "model": {"sha256": "ab" * 32, "size": 100, "input": tensor, "output": tensor},
+        "arena": {"host_min": 1000, "board": 2048},
+    }
+    (job / "export" / "export_report.json").write_text(json.dumps(report))
     return load_params(DEMO, list(overrides), job_dir=job).params
 
 

@@ -10,7 +10,9 @@ import pytest
 
 LIGHT_MODULES = [
     "hkdeploy.link.client",
-    "hkdeploy.link.hostport",
+    "hkdeploy.platforms.host_process",
+    "hkdeploy.platforms",
+    "hkdeploy.contracts",
     "hkdeploy.build",
     "hkdeploy.flash",
     "hkdeploy.doctor",

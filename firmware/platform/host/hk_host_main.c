@@ -177,6 +177,17 @@ const char *hk_platform_build_id(void) { return s_build_id; }
 
 void hk_platform_reset(void) {}
 
+/* The virtual EVB's counter: host nanoseconds (CLOCK_MONOTONIC), labelled as host time in HELLO. */
+uint32_t hk_platform_cycles(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+
+uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_HOST_NS; }
+
+uint32_t hk_platform_counter_hz(void) { return 1000000000u; }
+
 #if HK_APP_MLPERF
 void hk_dut_platform_timestamp_pin(int level) {
     /* the virtual EVB has no power monitor: the edge is logged with its time */
