@@ -141,6 +141,7 @@ def build_commands(
     board_name: str | None = None,
     build_id: str | None = None,
     timeout: float = 600.0,
+    core_sources: Sequence[str] = CORE_SOURCES,
 ) -> tuple[Machine, list[Command]]:
     """The compile and link commands for one ELF (objects go next to it, in ``<out>.obj/``).
 
@@ -153,10 +154,12 @@ def build_commands(
         libs: static libraries (paths) or ``-l`` names, linked after the objects.
         board_name: reported in HELLO (default ``qemu:<machine>``).
         build_id: reported in HELLO (default :func:`default_build_id`).
+        core_sources: the front end, relative to firmware/ (default the link core; the MLPerf DUT
+            passes ``hkdeploy.mlperf.firmware.DUT_SOURCES`` with ``HK_APP_MLPERF`` defined).
     """
     m = get_machine(machine)
     fw = firmware_dir()
-    sources = [fw / s for s in (*PLATFORM_SOURCES, *CORE_SOURCES)] + [Path(s) for s in engine_sources]
+    sources = [fw / s for s in (*PLATFORM_SOURCES, *core_sources)] + [Path(s) for s in engine_sources]
     cxx = any(s.suffix in _CXX_SUFFIXES for s in sources)
     macro = {
         m.define: 1,
@@ -178,7 +181,15 @@ def build_commands(
         objects.append(str(obj))
         commands.append(
             Command(
-                [ARM_GXX if is_cxx else ARM_GCC, *flags, *(CXX_FLAGS if is_cxx else C_FLAGS), "-c", str(src), "-o", str(obj)],
+                [
+                    ARM_GXX if is_cxx else ARM_GCC,
+                    *flags,
+                    *(CXX_FLAGS if is_cxx else C_FLAGS),
+                    "-c",
+                    str(src),
+                    "-o",
+                    str(obj),
+                ],
                 timeout=timeout,
                 what=f"compiling {src.name} for {m.name}",
                 hint=GXX_HINT if is_cxx else GCC_HINT,
@@ -221,6 +232,7 @@ def build_qemu_firmware(
     dry_run: bool = False,
     log: Path | None = None,
     timeout: float = 600.0,
+    core_sources: Sequence[str] = CORE_SOURCES,
 ) -> QemuBuild:
     """Build the firmware ELF for ``machine`` (see :func:`build_commands` for the arguments).
 
@@ -238,6 +250,7 @@ def build_qemu_firmware(
         board_name=board_name,
         build_id=build_id,
         timeout=timeout,
+        core_sources=core_sources,
     )
     result = QemuBuild(m, out, commands)
     if not dry_run:

@@ -12,12 +12,34 @@
  * It says nothing about the latency of an Apollo MCU.
  *
  * Build-time: HK_BOARD_NAME, HK_BUILD_ID (hkdeploy/platforms/qemu_build.py passes them).
+ * With HK_APP_MLPERF=1 (and the firmware/dut sources instead of the link core) it is the MLPerf Tiny
+ * DUT on UART0: HK_DUT_NAME, HK_DUT_MODEL_ID, HK_DUT_INPUT_MAX (staging buffer bytes, >= the model
+ * input); timestamps are m-lap-us lines from the SysTick count (no GPIO: no energy mode here).
  */
 #include <stdint.h>
 
-#include "../../core/hk_core.h"
 #include "../../core/hk_platform.h"
 #include "hk_qemu.h"
+#ifndef HK_APP_MLPERF
+#define HK_APP_MLPERF 0
+#endif
+#if HK_APP_MLPERF
+#include "../../dut/hk_dut.h"
+#ifndef HK_DUT_NAME
+#define HK_DUT_NAME "hkdeploy-custom"
+#endif
+#ifndef HK_DUT_MODEL_ID
+#define HK_DUT_MODEL_ID "custom"
+#endif
+#ifndef HK_DUT_INPUT_MAX
+#error "HK_DUT_INPUT_MAX (the model's input bytes) is required for the DUT"
+#endif
+static uint8_t s_dut_input[HK_DUT_INPUT_MAX];
+static const hk_dut_config_t s_dut_cfg = {HK_DUT_NAME, HK_DUT_MODEL_ID, 0, s_dut_input, sizeof s_dut_input};
+void hk_dut_platform_timestamp_pin(int level) { (void)level; } /* no GPIO on the emulated boards */
+#else
+#include "../../core/hk_core.h"
+#endif
 
 #ifndef HK_BOARD_NAME
 #define HK_BOARD_NAME "qemu:" HK_QEMU_MACHINE
@@ -98,9 +120,17 @@ int main(void) {
     hk_qemu_fault_init();
     hk_qemu_uart_init();
     hk_qemu_ticks_init();
+#if HK_APP_MLPERF
+    hk_dut_init(&s_dut_cfg);
+    hk_qemu_fault_report_previous(); /* m-log-[...] lines */
+    for (;;) {
+        hk_dut_poll();
+    }
+#else
     hk_core_init();
     hk_qemu_fault_report_previous();
     for (;;) {
         hk_core_poll(); /* SysTick's interrupt keeps the 64-bit count ahead of the 24-bit wrap */
     }
+#endif
 }

@@ -17,6 +17,7 @@
 
 #include "../../../core/hk_platform.h"
 #include "../../../dut/hk_dut.h"
+#include "hk_ns_platform.h"
 #include "model_config.h"
 
 #ifndef HK_DUT_NAME
@@ -68,6 +69,17 @@ uint64_t hk_platform_micros(void) {
 const char *hk_platform_board(void) { return HK_BOARD_NAME; }
 const char *hk_platform_build_id(void) { return HK_BUILD_ID; }
 void hk_platform_reset(void) {}
+
+/* The engine times Invoke() with hk_platform_cycles() (hk_cycles.cc), which counts only with the
+ * debug domain powered (see hk_main.cc); the DUT reports wall-clock microseconds, the cycles are
+ * only the engine's. */
+static void cycle_counter_power(void) {
+#if defined(AM_PART_APOLLO5B) || defined(AM_PART_APOLLO510L) || defined(AM_PART_APOLLO330P)
+    am_hal_debug_enable();
+#elif defined(AM_PART_APOLLO4P) || defined(AM_PART_APOLLO4L) || defined(AM_PART_APOLLO4B)
+    am_hal_itm_enable();
+#endif
+}
 
 extern "C" ns_uart_handle_t phUART; /* ns-uart's HAL handle (set up by ns_uart_init) */
 static ns_uart_config_t s_uart = {
@@ -137,6 +149,8 @@ int main(void) {
         }
     }
     ns_power_config(&ns_development_default);
+    cycle_counter_power();
+    hk_ns_cycles_init();
     ns_timer_init(&s_timer);
     timestamp_pin_init();
     g_sUartConfig.ui32BaudRate = HK_DUT_BAUD;
