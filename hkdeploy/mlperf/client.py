@@ -105,7 +105,7 @@ class DutClient:
         """Send ``cmd%`` and return the reply lines up to (without) ``m-ready``.
 
         Raises:
-            UserError-free: DeviceError when a line does not come in time; DutError on ``e-[...]``.
+            DeviceError: a line did not come in time. DutError: the DUT answered ``e-[...]``.
         """
         if len(cmd) > CMD_MAX:
             raise DeviceError(f"command longer than {CMD_MAX} characters: {cmd[:20]}...")
