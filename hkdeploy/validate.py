@@ -34,6 +34,7 @@ from hkdeploy.errors import CheckFailed, DeviceError, UserError
 from hkdeploy.fsutil import write_json, write_text
 from hkdeploy.params import DeployParams
 from hkdeploy.platforms import Counter, connect, open_devices, platform_of, target_board
+from hkdeploy.platforms.base import counter_from_hello
 
 RESUME_HINT = "start afresh (drop --resume)"
 
@@ -156,7 +157,7 @@ def stream(
             with connect(params, url) as dev:
                 h = dev.check_ready(export.sha256)
                 with st.lock:
-                    for key in ("board", "arena_size", "arena_used", "build_id", "cpu_hz"):
+                    for key in ("board", "arena_size", "arena_used", "build_id", "cpu_hz", "counter_kind"):
                         st.device.setdefault(key, getattr(h, key))
                 for i in ids:
                     if time.monotonic() > deadline:
@@ -267,6 +268,8 @@ def validate(
         show_progress=show_progress,
     )
     counter = platform_of(target).counter(target)
+    if "counter_kind" in st.device:
+        counter = counter_from_hello(int(st.device["counter_kind"]), str(st.device.get("board")), counter)
     summary = summarize(params, export, data, st, counter)
     out = params.validate_dir
     write_reports(out, summary, params)

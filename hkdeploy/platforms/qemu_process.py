@@ -163,7 +163,11 @@ class QemuBoard:
                 said = seen.decode(errors="replace").strip().splitlines()
                 raise DeviceError(
                     f"{QEMU} -M {self.machine} "
-                    + (f"exited with status {code}" if code is not None else f"gave no pty within {START_TIMEOUT_S:.0f} s")
+                    + (
+                        f"exited with status {code}"
+                        if code is not None
+                        else f"gave no pty within {START_TIMEOUT_S:.0f} s"
+                    )
                     + (f": {said[-1]}" if said else ""),
                     hint="check the ELF was built for this machine; run the command by hand (docs/firmware.md)",
                 )
@@ -181,7 +185,8 @@ class QemuBoard:
         if proc is None or proc.stdout is None:
             return
         try:
-            for chunk in iter(lambda: proc.stdout.read1(4096) if proc.stdout else b"", b""):  # type: ignore[union-attr]
+            stream = proc.stdout
+            for chunk in iter(lambda: os.read(stream.fileno(), 4096), b""):
                 if self._log:
                     self._log.write(chunk)
                     self._log.flush()

@@ -19,11 +19,10 @@ import pytest
 
 from hkdeploy.errors import DeviceError
 from hkdeploy.link.client import DeviceClient, Timeouts, open_serial
-from hkdeploy.link.faults import FaultyTransport
 from hkdeploy.platforms.qemu_build import MACHINES
 from hkdeploy.platforms.qemu_process import QemuBoard
-
-from qemu_support import needs_qemu, qemu_processes_running
+from tests.doubles.faults import FaultyTransport
+from tests.platform.qemu_support import needs_qemu, qemu_processes_running
 
 pytestmark = needs_qemu
 
@@ -77,13 +76,16 @@ def test_1000_runs_exact_through_the_emulated_uart(device: DeviceClient, machine
         assert result.output == expected(data, k), f"{machine} RUN {k}"
     seconds = time.monotonic() - start
     after = device.stats_device()
-    assert after.invokes - before.invokes == n and after.cache_hits == before.cache_hits
-    assert device.stats["retries"] == 0 and after.frames_bad == 0
+    # exactly once: every RUN ran one Invoke(); a retry the host sent after a slow answer (a loaded
+    # machine slows the emulator) was answered from the device's cache, never run again
+    assert after.invokes - before.invokes == n
+    assert after.cache_hits - before.cache_hits <= device.stats["retries"] and after.frames_bad == 0
     print(f"\n{machine}: {n} RUNs in {seconds:.1f} s = {n / seconds:.0f} RUN/s through the emulated UART")
 
 
 def test_perf_counts_are_deterministic(board: QemuBoard, machine: str) -> None:
     """PERF's tick counts: equal within a request, after a system reset and in a new QEMU process."""
+
     def measure(url: str) -> tuple[int, int, int, int]:
         with DeviceClient(url, timeouts=Timeouts(packet=1.0, command=20.0)) as dev:
             dev.hello()
@@ -117,11 +119,15 @@ def test_reset_command_and_reset_button(device: DeviceClient, board: QemuBoard) 
     assert stats.inits == 1 and stats.invokes == 1
 
 
-def test_1000_runs_through_corruption_and_drops_none_lost_or_duplicated(board: QemuBoard, machine: str) -> None:
+def test_1000_runs_through_corruption_and_drops_none_lost_or_duplicated(
+    board: QemuBoard, machine: str
+) -> None:
     """1 % of the bytes corrupted plus 0.2 % dropped and 0.2 % duplicated, both directions, through the
     emulated UART: every output is the right one and the device ran exactly one Invoke() per RUN."""
     n = 1000
-    faulty = FaultyTransport(open_serial(board.url, 115200), corrupt=0.01, drop=0.002, duplicate=0.002, seed=7)
+    faulty = FaultyTransport(
+        open_serial(board.url, 115200), corrupt=0.01, drop=0.002, duplicate=0.002, seed=7
+    )
     with DeviceClient(
         board.url, timeouts=Timeouts(packet=0.1, command=60, retries=200), transport=faulty
     ) as dev:
@@ -138,7 +144,9 @@ def test_1000_runs_through_corruption_and_drops_none_lost_or_duplicated(board: Q
 def test_reset_button_mid_stream_is_recovered(board: QemuBoard) -> None:
     """QEMU's system_reset every 40 packets during 100 RUNs in 64-byte chunks."""
     faulty = FaultyTransport(open_serial(board.url, 115200), reset_every=40, on_reset=board.press_reset)
-    with DeviceClient(board.url, timeouts=Timeouts(packet=0.5, command=30, retries=5), transport=faulty) as dev:
+    with DeviceClient(
+        board.url, timeouts=Timeouts(packet=0.5, command=30, retries=5), transport=faulty
+    ) as dev:
         dev.hello(host_max_payload=64)
         outputs = [dev.run(frame(k)).output for k in range(100)]
     for k, out in enumerate(outputs):
@@ -163,7 +171,10 @@ def test_fault_is_reported_as_log_and_the_board_recovers(
     with pytest.raises(DeviceError):  # the fault repeats on every resend: the host gives up, bounded
         device.run(fault_frame(kind))
     deadline = time.monotonic() + 5
-    while not any(line.startswith("reset after a fault") for line in device.logs) and time.monotonic() < deadline:
+    while (
+        not any(line.startswith("reset after a fault") for line in device.logs)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     assert any(line.startswith(text) for line in device.logs), device.logs
     assert any("CFSR=" in line and line.endswith("; reset") for line in device.logs), device.logs
