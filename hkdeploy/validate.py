@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from hkdeploy.console import info, progress
 from hkdeploy.errors import CheckFailed, DeviceError, UserError
 from hkdeploy.fsutil import write_json, write_text
 from hkdeploy.link.client import DeviceClient, Timeouts
+from hkdeploy.link.pipeline import run_many
 from hkdeploy.params import DeployParams
 
 
@@ -120,8 +121,12 @@ def validate(
     resume: bool = False,
     sim_boards: int = 1,
     show_progress: bool = True,
+    guard: Callable[[], None] | None = None,
 ) -> ValidateResult:
     """Run the hardware-in-the-loop validation (see the module doc).
+
+    ``guard`` is called before each sample and may raise to stop the run (e.g. a lab place's lock
+    was lost with its coordinator); results so far stay on disk for ``--resume``.
 
     Raises:
         UserError: no export. DeviceError: a device failed (results so far stay on disk).
@@ -168,12 +173,15 @@ def validate(
                         hello_info.setdefault("arena_used", h.arena_used)
                         hello_info.setdefault("build_id", h.build_id)
                         hello_info.setdefault("cpu_hz", h.cpu_hz)
-                    for i in ids:
+                    # pipelined: up to link.window (default: the device's credits) RUNs in flight
+                    frames = (raw[i].tobytes() for i in ids)
+                    for i, r in zip(ids, run_many(dev, frames, params.link.window), strict=True):
                         if time.monotonic() > deadline:
                             raise DeviceError(
                                 f"validate exceeded link.run_timeout ({params.link.run_timeout} s)"
                             )
-                        r = dev.run(raw[i].tobytes())
+                        if guard is not None:
+                            guard()
                         rec = {
                             "sample": i,
                             "label": int(y[i]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hkdeploy.cli import cli, with_params
+from hkdeploy.cli.lab_options import lab_options
 from hkdeploy.config import LoadedConfig
 
 
@@ -23,8 +24,25 @@ from hkdeploy.config import LoadedConfig
     show_default=True,
     help="Virtual EVBs to shard over (backend sim)",
 )
-def validate_cmd(loaded: LoadedConfig, ports: tuple[str, ...], resume: bool, sim_boards: int) -> None:
+@lab_options()
+def validate_cmd(
+    loaded: LoadedConfig,
+    ports: tuple[str, ...],
+    resume: bool,
+    sim_boards: int,
+    places: tuple[str, ...],
+    place_tags: tuple[str, ...],
+) -> None:
     """Stream the export's test frames to the board(s) and report accuracy, agreement and latency."""
     from hkdeploy.validate import validate
 
+    if places or place_tags:
+        from hkdeploy.cli import require
+        from hkdeploy.lab.places import lab_params, lab_ports, parse_tags
+
+        require(not ports, "--port and --place/--places don't mix", hint="use one or the other")
+        params = lab_params(loaded.params)
+        with lab_ports(params, list(places), parse_tags(place_tags)) as lab:
+            validate(params, lab.urls, resume=resume, guard=lab.guard)
+        return
     validate(loaded.params, list(ports), resume=resume, sim_boards=sim_boards)
