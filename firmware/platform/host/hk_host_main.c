@@ -205,10 +205,10 @@ int main(int argc, char **argv) {
             s_reset_button = 0;
             hk_core_reset();
         }
-        /* hk_core_poll() reads 64 bytes at a time (sized for an MCU's stack); here larger reads
-         * mean fewer pacing sleeps for the same line time */
+        /* hk_core_poll() reads 64 bytes at a time (sized for an MCU's stack, as a board receives);
+         * paced, larger reads mean fewer pacing sleeps for the same line time */
         uint8_t buf[1024];
-        size_t n = hk_platform_read(buf, sizeof buf);
+        size_t n = hk_platform_read(buf, s_baud ? sizeof buf : 64u);
         if (n > 0u) {
             hk_core_feed(buf, n);
         }
