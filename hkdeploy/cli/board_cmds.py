@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from hkdeploy.cli import cli, with_params
+from hkdeploy.cli import cli, require, with_params
+from hkdeploy.cli.lab_options import lab_options
 from hkdeploy.config import LoadedConfig
 from hkdeploy.console import stdout
 from hkdeploy.errors import ToolError
@@ -88,10 +89,25 @@ def doctor_cmd(loaded: LoadedConfig, board: str | None, runner: str | None) -> N
 @with_params("demo")
 @click.option("--backend", type=click.Choice(["pc", "sim", "evb"]), help="Where to run (default: backend)")
 @click.option("--port", help="Serial port/URL of the board (backend evb)")
-def demo_cmd(loaded: LoadedConfig, backend: str | None, port: str | None) -> None:
+@lab_options(multiple=False)
+def demo_cmd(
+    loaded: LoadedConfig,
+    backend: str | None,
+    port: str | None,
+    places: str | None,
+    place_tags: tuple[str, ...],
+) -> None:
     """Run consecutive frames of one record live; writes demo.html and demo.png."""
     from hkdeploy.demo import demo
 
+    if places or place_tags:
+        from hkdeploy.lab.places import lab_params, lab_ports, parse_tags
+
+        require(not port and backend in (None, "evb"), "--place needs the evb backend and no --port")
+        params = lab_params(loaded.params)
+        with lab_ports(params, [places] if places else [], parse_tags(place_tags), limit=1) as lab:
+            demo(params, "evb", lab.urls[0])
+        return
     demo(loaded.params, backend, port)
 
 
@@ -106,10 +122,28 @@ def demo_cmd(loaded: LoadedConfig, backend: str | None, port: str | None) -> Non
     help="Leave a stage out",
 )
 @click.option("--force", is_flag=True, help="Flash even a stale build")
+@lab_options()
 def run_cmd(
-    loaded: LoadedConfig, board: str | None, ports: tuple[str, ...], skip: tuple[str, ...], force: bool
+    loaded: LoadedConfig,
+    board: str | None,
+    ports: tuple[str, ...],
+    skip: tuple[str, ...],
+    force: bool,
+    places: tuple[str, ...],
+    place_tags: tuple[str, ...],
 ) -> None:
-    """The whole chain: export -> build -> flash (not for sim) -> validate; stops at the first failure."""
+    """The whole chain: export -> build -> flash (not for sim) -> validate; stops at the first failure.
+
+    With --place/--places the places are acquired first and held for the whole chain; each place's
+    board is flashed through its exporter host (labgrid's flash-script driver, docs/lab.md)."""
     from hkdeploy.pipeline import run
 
+    if places or place_tags:
+        from hkdeploy.lab.places import lab_params, lab_ports, parse_tags
+
+        require(not ports, "--port and --place/--places don't mix", hint="use one or the other")
+        params = lab_params(loaded.params)
+        with lab_ports(params, list(places), parse_tags(place_tags)) as lab:
+            run(params, board=board, ports=lab.urls, skip=skip, force=force, lab=lab)
+        return
     run(loaded.params, board=board, ports=list(ports), skip=skip, force=force)

@@ -84,8 +84,11 @@ def _held(place: Place, me: str) -> LabError:
     )
 
 
-def select_places(session: Session, names: list[str], tags: dict[str, str]) -> list[Place]:
-    """The places to acquire: the named ones (each must be free), then every free one matching ``tags``."""
+def select_places(
+    session: Session, names: list[str], tags: dict[str, str], limit: int | None = None
+) -> list[Place]:
+    """The places to acquire: the named ones (each must be free), then every free one matching
+    ``tags`` (at most ``limit`` places in all)."""
     chosen: list[Place] = []
     for name in names:
         place = _find(session, name)
@@ -117,7 +120,7 @@ def select_places(session: Session, names: list[str], tags: dict[str, str]) -> l
         chosen += free
     if not chosen:
         raise UserError("no lab place given", hint="--place NAME (repeatable) or --places TAG=VALUE")
-    return chosen
+    return chosen[:limit] if limit else chosen
 
 
 def _serial_resource(session: Session, place: Place) -> Resource | None:
@@ -211,7 +214,9 @@ def _release(session: Session, names: list[str], timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def lab_ports(params: DeployParams, places: list[str], tags: dict[str, str]) -> Iterator[LabPorts]:
+def lab_ports(
+    params: DeployParams, places: list[str], tags: dict[str, str], limit: int | None = None
+) -> Iterator[LabPorts]:
     """Acquire the places, yield their serial URLs, release what was acquired (see the module doc).
 
     Raises:
@@ -222,7 +227,7 @@ def lab_ports(params: DeployParams, places: list[str], tags: dict[str, str]) -> 
     acquired: list[str] = []
     with _sigterm_as_interrupt(), Session(address, params.lab.connect_timeout) as session:
         try:
-            chosen = select_places(session, places, tags)
+            chosen = select_places(session, places, tags, limit)
             for place in chosen:
                 try:
                     session.acquire(place.name)
