@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from hkdeploy.console import info, warn
-from hkdeploy.errors import UserError
+from hkdeploy.errors import DeviceError, UserError
 from hkdeploy.lab.coordinator import LabError, Place, Resource, Session, coordinator_address
 from hkdeploy.params import DeployParams
 
@@ -39,11 +39,14 @@ class LabPorts:
     def guard(self) -> None:
         """Raise LabError (exit 3) when the coordinator was lost: the places' locks can't be trusted."""
         if self.session.lost is not None:
-            raise LabError(
-                f"lost the labgrid coordinator at {self.session.address} mid-run ({self.session.lost})",
-                hint="results so far are kept: when the coordinator is back, rerun with --resume "
-                "(a restarted coordinator starts with every place free)",
-            )
+            raise self.lost_error()
+
+    def lost_error(self) -> LabError:
+        return LabError(
+            f"lost the labgrid coordinator at {self.session.address} mid-run ({self.session.lost})",
+            hint="results so far are kept: when the coordinator is back, rerun with --resume "
+            "(a restarted coordinator starts with every place free)",
+        )
 
 
 def parse_tags(items: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -246,7 +249,18 @@ def lab_ports(
                 info(f"lab: acquired {place.name} as {session.name}")
             session.sync()
             urls = [_url(session, p, params.lab.acquire_timeout) for p in chosen]
-            yield LabPorts([p.name for p in chosen], urls, session)
+            lab = LabPorts([p.name for p in chosen], urls, session)
+            try:
+                yield lab
+            except DeviceError as exc:
+                # a link that failed because the lab went away (an exporter leaves with its
+                # coordinator and stops ser2net): name the cause, not the symptom
+                if not isinstance(exc, LabError):
+                    with contextlib.suppress(LabError):
+                        session.sync()
+                    if session.lost is not None:
+                        raise lab.lost_error() from exc
+                raise
         finally:
             _release(session, acquired, params.lab.connect_timeout)
 
