@@ -11,6 +11,10 @@ import pytest
 LIGHT_MODULES = [
     "hkdeploy.link.client",
     "hkdeploy.link.hostport",
+    "hkdeploy.link.pipeline",
+    "hkdeploy.lab.coordinator",
+    "hkdeploy.lab.places",
+    "hkdeploy.lab.flash",
     "hkdeploy.build",
     "hkdeploy.flash",
     "hkdeploy.doctor",
