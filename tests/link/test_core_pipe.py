@@ -113,7 +113,9 @@ def expected(data: bytes, invokes: int) -> bytes:
 
 def test_hello_describes_the_device(pipe: Pipe) -> None:
     h = hello(pipe, host_max=1024)
-    assert h.protocol_version == p.PROTOCOL_VERSION and h.max_payload == 1024 and h.rx_credits == 4  # HK_RX_CREDITS default
+    assert (
+        h.protocol_version == p.PROTOCOL_VERSION and h.max_payload == 1024 and h.rx_credits == 4
+    )  # HK_RX_CREDITS default
     assert h.alloc_status == 0 and h.arena_size == 4096 and h.arena_used == 3000 and h.cpu_hz == 96_000_000
     assert h.model_sha256 == bytes(range(32)) and h.board == "test-double" and h.build_id == "pipe"
     assert h.input.nbytes == IN_BYTES and h.input.dims[:3] == (1, IN_BYTES, 1) and h.input.zero_point == -3
