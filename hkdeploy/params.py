@@ -185,6 +185,27 @@ class LinkParams(HKModel):
     usb_vid: int | None = Field(None, ge=0, le=0xFFFF, description="USB vendor id for discovery")
     usb_pid: int | None = Field(None, ge=0, le=0xFFFF, description="USB product id for discovery")
     serial_number: str | None = Field(None, description="USB serial number to pick one of several boards")
+    window: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="RUN requests in flight on one link (None = the credits the device grants in HELLO; 1 = one per round trip)",
+    )
+
+
+class LabParams(HKModel):
+    """A lab farm run by labgrid: boards reached through places on a coordinator."""
+
+    coordinator: str | None = Field(
+        None,
+        description="labgrid coordinator address host:port (None = $LG_COORDINATOR, else 127.0.0.1:20408)",
+    )
+    connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to reach the coordinator and get its places"
+    )
+    acquire_timeout: float = Field(
+        20.0, gt=0, description="Seconds for acquiring a place until its serial port is served"
+    )
 
 
 class FirmwareParams(HKModel):
@@ -284,6 +305,7 @@ class DeployParams(HKModel):
     board: BoardParams = Field(default_factory=BoardParams, description="Target board")
     link: LinkParams = Field(default_factory=LinkParams, description="Serial link")
     firmware: FirmwareParams = Field(default_factory=FirmwareParams, description="Firmware build")
+    lab: LabParams = Field(default_factory=LabParams, description="Lab farm (labgrid places)")
     runner: NamedParams = Field(
         default_factory=lambda: NamedParams(name="jlink"), description="Flash runner (jlink or pyocd)"
     )

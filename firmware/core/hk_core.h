@@ -21,10 +21,16 @@ extern "C" {
 #define HK_MAX_PAYLOAD 1600u
 #endif
 
-/* Packets the device can take before it must answer (credit-based flow control). The core handles
- * one packet at a time, so it grants one credit: the host waits for each chunk's answer. */
+/* Requests the host may have unanswered at once (credit-based flow control, granted in HELLO). The
+ * core still handles one packet at a time, in arrival order; what waits meanwhile is held by the
+ * platform's receive path, which must therefore hold HK_RX_CREDITS whole frames (HK_RX_CREDITS x
+ * (HK_MAX_PAYLOAD + 20) bytes) or flow-control the line: a pty or USB CDC does, a bare UART ring
+ * buffer must be sized for it (the neuralSPOT UART build sets 1). The retry cache keeps the last
+ * 2 x HK_RX_CREDITS - 1 answers (one wire frame, HK_MAX_PAYLOAD + ~20 B, each), so a pipelining
+ * host's resent request is still answered from the cache, never run twice (hk_link.c). 1 = one
+ * request per round trip, one cached answer. */
 #ifndef HK_RX_CREDITS
-#define HK_RX_CREDITS 1u
+#define HK_RX_CREDITS 4u
 #endif
 
 /* Most PERF runs measured in one request (the median needs them stored). */
