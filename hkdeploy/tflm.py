@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hkdeploy.children import die_with_parent_fn
 from hkdeploy.errors import UserError
 
 PROBE_TIMEOUT_S = 60
@@ -52,6 +54,7 @@ def probe_once(model_path: Path, arena: int, timeout: float = PROBE_TIMEOUT_S) -
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=die_with_parent_fn(),  # a SIGKILLed export takes its probes with it
     )
     text = (proc.stderr or "") + (proc.stdout or "")
     m = re.search(r"Arena allocation total (\d+) bytes", text)
@@ -94,16 +97,22 @@ def probe_arena(model_path: Path, start: int | None = None) -> ArenaResult:
             hint="check the op list in the export report; TFLM lacks some ops and types (e.g. float16)",
         )
     probes = 1
-    hi = first.recorded  # usually works as it is; grow until it does
-    while True:
-        probes += 1
-        if probe_once(model_path, hi).ok:
-            break
-        hi = int(hi * 1.25) + 16
-    # The smallest working arena sits just below the recorded total (6 bytes below it, measured), so
-    # the 16-byte bracket under it is tried first: 3 probes in the common case instead of ~12.
+    hi = first.recorded
+    # The recorded total usually works as it is, and the smallest working arena sits just below it
+    # (6 bytes below, measured): both probes are independent, so they run together (2 rounds of
+    # probes in the common case instead of 3).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        at, below = pool.map(lambda n: probe_once(model_path, n).ok, (hi, hi - 16))
     probes += 1
-    if not probe_once(model_path, hi - 16).ok:
+    if not at:  # rare: grow until it works, then try the bracket below it
+        while True:
+            hi = int(hi * 1.25) + 16
+            probes += 1
+            if probe_once(model_path, hi).ok:
+                break
+        below = probe_once(model_path, hi - 16).ok
+    probes += 1
+    if not below:
         lo = hi - 16
     else:
         hi, lo = hi - 16, 0  # known to fail: an empty arena holds nothing
