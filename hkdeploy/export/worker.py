@@ -19,6 +19,10 @@ Protocol (all inside the staging folder the parent owns):
 
 A crash (the int8 converter segfaults on Keras GRU/LSTM) ends the stream early: the parent turns the
 exit status into the same one-line UserError as before, naming the layer kinds.
+
+Keras-level rewrites of the model (anything that needs the Keras object) belong in ``_run``, right
+after the model is loaded: this is the only process that holds it. Decisions that need only the
+params or the data belong in the parent (``api.export``).
 """
 
 from __future__ import annotations
