@@ -223,7 +223,9 @@ def main() -> None:
         )
     for r in results:
         pairs = ", ".join(f"{w:.2f}/{c:.2f}" for w, c in r["ratio_runs"])
-        print(f"{r['name']}: per-run ratios wall/cpu {pairs}")
+        wall_med = statistics.median(w for w, _ in r["ratio_runs"])
+        cpu_med = statistics.median(c for _, c in r["ratio_runs"])
+        print(f"{r['name']}: paired ratios wall/cpu {pairs}; their medians {wall_med:.2f}x / {cpu_med:.2f}x")
         print(f"{r['name']}: export steps (s) " + ", ".join(f"{k} {v:.2f}" for k, v in r["steps"].items()))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
