@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from hkdeploy.export.load import needs_custom_layers
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _keras_file(path: Path, config: dict) -> Path:  # type: ignore[type-arg]
+def _keras_file(path: Path, config: dict[str, Any]) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("config.json", json.dumps(config))
         zf.writestr("metadata.json", "{}")
     return path
 
 
-def _layer(module: str, name: str) -> dict:  # type: ignore[type-arg]
+def _layer(module: str, name: str) -> dict[str, Any]:
     return {"module": module, "class_name": name, "config": {"name": name.lower()}, "registered_name": None}
 
 
