@@ -51,7 +51,9 @@ class QemuPlatform(Platform):
 
     def _machine(self, board: Board) -> str:
         if not board.qemu_machine:
-            raise ToolError(f"board {board.name} names no qemu_machine", hint="add qemu_machine to its board file")
+            raise ToolError(
+                f"board {board.name} names no qemu_machine", hint="add qemu_machine to its board file"
+            )
         return board.qemu_machine
 
     def _trees(self, params: DeployParams):  # type: ignore[no-untyped-def]
@@ -64,8 +66,15 @@ class QemuPlatform(Platform):
 
         self._machine(board)
         if shutil.which("arm-none-eabi-gcc") is None or shutil.which("arm-none-eabi-g++") is None:
-            raise ToolError(f"the Arm GNU toolchain is not installed (needed to build for {board.name})", hint=ARM_GCC_HINT)
-        missing = [t for t in check_trees(self._trees(params), params.firmware.tflm_kernels) if t.required and not t.found]
+            raise ToolError(
+                f"the Arm GNU toolchain is not installed (needed to build for {board.name})",
+                hint=ARM_GCC_HINT,
+            )
+        missing = [
+            t
+            for t in check_trees(self._trees(params), params.firmware.tflm_kernels)
+            if t.required and not t.found
+        ]
         if missing:
             what = "; ".join(f"{t.name}: {t.detail}" for t in missing)
             raise ToolError(f"cannot build the TFLM engine for {board.name}: {what}", hint=TFLM_HINT)
@@ -122,7 +131,12 @@ class QemuPlatform(Platform):
             {
                 "toolchain": lib.toolchain if hasattr(lib, "toolchain") else None,
                 "qemu_machine": machine,
-                "tflm_library": {"key": lib.key, "core": lib.core, "kernels": lib.kernels, "path": str(lib.path)},
+                "tflm_library": {
+                    "key": lib.key,
+                    "core": lib.core,
+                    "kernels": lib.kernels,
+                    "path": str(lib.path),
+                },
             },
         )
 
@@ -137,7 +151,13 @@ class QemuPlatform(Platform):
         ]
         for t in check_trees(self._trees(params), params.firmware.tflm_kernels):
             checks.append(
-                Check(f"TFLM tree: {t.name}", t.found, str(t.path) if t.found else t.detail, TFLM_HINT, t.required)
+                Check(
+                    f"TFLM tree: {t.name}",
+                    t.found,
+                    str(t.path) if t.found else t.detail,
+                    TFLM_HINT,
+                    t.required,
+                )
             )
         checks.append(
             Check(
