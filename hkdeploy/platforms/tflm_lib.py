@@ -37,10 +37,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from hkdeploy import fsutil, proc
 from hkdeploy.errors import ToolError, UserError
+
+if TYPE_CHECKING:
+    from hkdeploy.params import DeployParams, FirmwareParams
 
 Core = Literal["cortex-m4", "cortex-m55"]
 Kernels = Literal["cmsis_nn", "reference"]
@@ -156,16 +159,16 @@ class TflmTrees:
         )
 
     @classmethod
-    def from_params(cls, fw: object, environ: dict[str, str] | None = None) -> TflmTrees:
+    def from_params(cls, fw: FirmwareParams, environ: dict[str, str] | None = None) -> TflmTrees:
         """The trees named by a ``FirmwareParams`` (``firmware`` config section) or the environment."""
         return cls.locate(
-            tflm_root=getattr(fw, "tflm_root", None),
-            downloads=getattr(fw, "tflm_downloads", None),
-            cmsis_nn_root=getattr(fw, "cmsis_nn_root", None),
-            cmsis_root=getattr(fw, "cmsis_root", None),
-            flatbuffers_root=getattr(fw, "flatbuffers_root", None),
-            gemmlowp_root=getattr(fw, "gemmlowp_root", None),
-            ruy_root=getattr(fw, "ruy_root", None),
+            tflm_root=fw.tflm_root,
+            downloads=fw.tflm_downloads,
+            cmsis_nn_root=fw.cmsis_nn_root,
+            cmsis_root=fw.cmsis_root,
+            flatbuffers_root=fw.flatbuffers_root,
+            gemmlowp_root=fw.gemmlowp_root,
+            ruy_root=fw.ruy_root,
             environ=environ,
         )
 
@@ -549,3 +552,17 @@ def build_library(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return TflmLibrary(lib, incs, flags, key, core, kernels, len(sources), False, seconds, manifest)
+
+
+def library_for(params: DeployParams, core: str, kernels: str | None = None) -> TflmLibrary:
+    """The library for a job: trees from ``firmware.*`` / the environment, kernels from
+    ``firmware.tflm_kernels`` unless given, ``firmware.jobs`` parallel jobs, commands logged to
+    ``job_dir/logs/commands.log``. What a platform build (e.g. QEMU's) calls."""
+    fw = params.firmware
+    return build_library(
+        TflmTrees.from_params(fw),
+        core,
+        kernels or fw.tflm_kernels,
+        jobs=fw.jobs,
+        log=params.job_dir / "logs" / "commands.log",
+    )

@@ -266,3 +266,54 @@ def test_compile_failure_is_a_tool_error_and_leaves_no_library(tmp_path: Path) -
     assert exc.value.exit_code == EXIT_TOOL
     assert not list(cache.glob("**/libtflm.a"))
     assert not list(cache.glob(".build-*"))
+
+
+def test_config_fields_and_environment_name_the_trees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hkdeploy.config import load_params
+
+    tflm, dl = make_fake_trees(tmp_path)
+    monkeypatch.setenv("HK_TFLM_ROOT", str(tflm))
+    monkeypatch.setenv("HK_TFLM_DOWNLOADS", str(dl))
+    loaded = load_params(data={"name": "t"}, job_dir=tmp_path / "job")
+    fw = loaded.params.firmware
+    assert fw.tflm_root == tflm.resolve() and fw.tflm_downloads == dl.resolve()
+    assert fw.tflm_kernels == "cmsis_nn"
+    trees = tflm_lib.TflmTrees.from_params(fw, environ={})
+    assert all(s.found for s in tflm_lib.check_trees(trees))
+
+    monkeypatch.delenv("HK_TFLM_ROOT")
+    monkeypatch.delenv("HK_TFLM_DOWNLOADS")
+    own = load_params(
+        data={
+            "name": "t",
+            "firmware": {"tflm_root": str(tflm), "ruy_root": str(dl / "ruy"), "tflm_kernels": "reference"},
+        },
+        job_dir=tmp_path / "job",
+    ).params.firmware
+    trees = tflm_lib.TflmTrees.from_params(own, environ={})
+    assert trees.ruy == (dl / "ruy").resolve()
+    assert trees.gemmlowp == (tflm / tflm_lib.TFLM_DOWNLOADS / "gemmlowp").resolve()  # TFLM's own downloads/
+    assert own.tflm_kernels == "reference"
+    with pytest.raises(Exception, match="tflm_kernels"):
+        load_params(data={"name": "t", "firmware": {"tflm_kernels": "helium"}}, job_dir=tmp_path / "job")
+
+
+def test_doctor_lists_each_tree_and_the_licence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hkdeploy.config import load_params
+    from hkdeploy.doctor import tflm_source_checks
+
+    tflm, dl = make_fake_trees(tmp_path)
+    shutil.rmtree(dl / "cmsis_nn")
+    monkeypatch.delenv("HK_TFLM_ROOT", raising=False)
+    monkeypatch.delenv("HK_TFLM_DOWNLOADS", raising=False)
+    params = load_params(
+        data={"name": "t", "firmware": {"tflm_root": str(tflm), "tflm_downloads": str(dl)}},
+        job_dir=tmp_path / "j",
+    ).params
+    checks = {c.name: c for c in tflm_source_checks(params, required=True)}
+    assert checks["TFLM source: tflm"].ok and checks["TFLM source: ruy"].ok
+    nn = checks["TFLM source: cmsis_nn"]
+    assert not nn.ok and nn.required and "cmsis_nn_root" in nn.detail and "HK_TFLM_ROOT" in nn.hint
+    assert "Ambiq" in checks["TFLM licence"].detail
