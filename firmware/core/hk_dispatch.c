@@ -19,6 +19,7 @@ static hk_engine_info_t s_info;
 static uint16_t s_payload = HK_DEFAULT_PAYLOAD;
 static uint32_t s_in_received;
 static uint32_t s_last_cycles;
+static uint32_t s_counter_hz; /* hk_platform_counter_hz(), read once per init */
 static int s_reset_pending;
 
 static void tensor_to_wire(const hk_tensor_info_t *t, hk_wire_tensor_t *w) {
@@ -45,7 +46,7 @@ static void copy_field(char *dst, size_t size, const char *src) {
 }
 
 static uint32_t cycles_to_us(uint32_t cycles) {
-    return s_info.cpu_hz ? (uint32_t)((uint64_t)cycles * 1000000u / s_info.cpu_hz) : 0u;
+    return s_counter_hz ? (uint32_t)((uint64_t)cycles * 1000000u / s_counter_hz) : 0u;
 }
 
 static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_t *rsp_len) {
@@ -67,7 +68,8 @@ static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_
     rsp.arena_size = s_info.arena_size;
     rsp.arena_used = s_info.arena_used;
     rsp.model_size = s_info.model_size;
-    rsp.cpu_hz = s_info.cpu_hz;
+    rsp.cpu_hz = s_counter_hz;
+    rsp.counter_kind = hk_platform_counter_kind();
     memcpy(rsp.model_sha256, s_info.model_sha256, sizeof rsp.model_sha256);
     tensor_to_wire(&s_info.input, &rsp.input);
     tensor_to_wire(&s_info.output, &rsp.output);
@@ -196,7 +198,7 @@ static uint16_t on_perf(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rs
     hk_put_u32(rsp + 2, cycles[0]);
     hk_put_u32(rsp + 6, median);
     hk_put_u32(rsp + 10, cycles[runs - 1u]);
-    hk_put_u32(rsp + 14, s_info.cpu_hz);
+    hk_put_u32(rsp + 14, s_counter_hz);
     hk_put_u32(rsp + 18, cycles_to_us(cycles[0]));
     hk_put_u32(rsp + 22, cycles_to_us(median));
     hk_put_u32(rsp + 26, cycles_to_us(cycles[runs - 1u]));
@@ -298,5 +300,6 @@ void hk_dispatch_init(void) {
     s_last_cycles = 0u;
     s_reset_pending = 0;
     memset(&s_info, 0, sizeof s_info);
+    s_counter_hz = hk_platform_counter_hz();
     (void)hk_engine_init(&s_info);
 }

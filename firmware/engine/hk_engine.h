@@ -2,7 +2,7 @@
  * hk_engine.h - the inference engine seen by the link core.
  *
  * One implementation per platform:
- *   - engine/hk_engine_tflm.cc        TFLM MicroInterpreter (neuralSPOT boards)
+ *   - engine/hk_engine_tflm.cc        TFLM MicroInterpreter (neuralSPOT boards, QEMU Cortex-M)
  *   - platform/host/hk_engine_host.c  the host port: TFLM reference kernels via the tflite-micro
  *                                     runtime (embedded Python), same model bytes
  * The core never allocates: the engine owns the input/output buffers.
@@ -56,7 +56,6 @@ typedef struct {
     uint32_t arena_used;         /* bytes the interpreter actually used (0 if unknown) */
     uint32_t model_size;         /* bytes of the model flatbuffer */
     uint8_t model_sha256[32];    /* SHA-256 of the model flatbuffer, as exported */
-    uint32_t cpu_hz;             /* clock used to convert cycles to microseconds */
     hk_tensor_info_t input;
     hk_tensor_info_t output;
 } hk_engine_info_t;
@@ -68,16 +67,13 @@ int32_t hk_engine_init(hk_engine_info_t *info);
 uint8_t *hk_engine_input(void);
 const uint8_t *hk_engine_output(void);
 
-/* Run one inference on the current input; *cycles receives the cycles Invoke() took. */
+/* Run one inference on the current input; *cycles receives what the platform's counter
+ * (hk_platform_cycles(), see hk_platform.h) advanced during Invoke(). The counter's kind and rate
+ * are the platform's business: HELLO reports them, the engine does not know them. */
 int32_t hk_engine_invoke(uint32_t *cycles);
 
 /* Tear down and re-initialise state (RESET command). */
 void hk_engine_reset(void);
-
-/* Board engine (hk_engine_tflm.cc): the CPU clock reported as cpu_hz, to turn cycles into
- * microseconds. A weak default returns HK_CPU_HZ (make HK_CPU_HZ=...); a platform that changes
- * clocks at run time defines its own. */
-uint32_t hk_engine_cpu_hz(void);
 
 #ifdef __cplusplus
 }

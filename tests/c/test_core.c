@@ -50,6 +50,15 @@ uint64_t hk_platform_micros(void) { return 0u; }
 const char *hk_platform_board(void) { return "a-board-name-longer-than-24-bytes"; }
 const char *hk_platform_build_id(void) { return "unit"; }
 void hk_platform_reset(void) { s_platform_resets++; }
+/* a fake counter: each read advances it 48,000 counts, so one Invoke() measures 48,000 (0.5 ms at the
+ * 96 MHz it claims) and a test can tell the engine timed Invoke() with this hook */
+uint32_t hk_platform_cycles(void) {
+    static uint32_t now = 0xFFFF0000u; /* wraps during the first runs: the difference must not care */
+    now += 48000u;
+    return now;
+}
+uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_CPU_CYCLES; }
+uint32_t hk_platform_counter_hz(void) { return 96000000u; }
 
 /* ---- helpers: build requests, parse answers (independent little codec for the tests) --------- */
 typedef struct {

@@ -134,6 +134,17 @@ const char *hk_platform_build_id(void) { return s_build_id; }
 
 void hk_platform_reset(void) {}
 
+/* The virtual EVB's counter: host nanoseconds (CLOCK_MONOTONIC), labelled as host time in HELLO. */
+uint32_t hk_platform_cycles(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+
+uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_HOST_NS; }
+
+uint32_t hk_platform_counter_hz(void) { return 1000000000u; }
+
 static unsigned long arg_ulong(const char *text, const char *name) {
     char *end = NULL;
     errno = 0;

@@ -23,6 +23,7 @@
 
 #include "../../../core/hk_core.h"
 #include "../../../core/hk_platform.h"
+#include "hk_ns_platform.h"
 
 #ifndef HK_BOARD_NAME
 #define HK_BOARD_NAME "neuralspot"
@@ -58,7 +59,8 @@ const char *hk_platform_board(void) { return HK_BOARD_NAME; }
 const char *hk_platform_build_id(void) { return HK_BUILD_ID; }
 void hk_platform_reset(void) {} /* the core re-initialises link and engine state itself */
 
-/* The engine times Invoke() with the DWT (Cortex-M4F) or PMU (Cortex-M55) cycle counter, which count
+/* The engine times Invoke() with hk_platform_cycles(): the DWT (Cortex-M4F) or PMU (Cortex-M55)
+ * cycle counter (hk_cycles.cc), which count
  * only with DEMCR.TRCENA set. neuralSPOT's ns_power_config powers the debug domain down on Apollo5
  * (and may on Apollo4); Ambiq's own profilers power it up before counting (am_util_pmu_init ->
  * am_hal_debug_enable on Apollo5, ns_start_perf_profiler -> am_hal_itm_enable). Same here. */
@@ -166,6 +168,7 @@ int main(void) {
     }
     ns_power_config(&ns_development_default); /* maximum clock (HK_CPU_HZ); no ITM/UART printf */
     cycle_counter_power();
+    hk_ns_cycles_init();
     ns_timer_init(&s_timer);
     if (!link_init()) {
         while (1) { /* no link: nothing to report to; the host's HELLO times out with a hint */
