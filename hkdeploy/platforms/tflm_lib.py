@@ -415,6 +415,9 @@ class TflmLibrary:
     cached: bool  # True: reused from the cache, nothing compiled
     seconds: float = 0.0
     manifest: dict[str, object] = field(default_factory=dict)
+    #: defines for the engine built against this library (not part of the library's key):
+    #: TFLM's DebugLog here is cortex_m_generic's, which takes a callback (hk_engine_tflm.cc).
+    engine_defines: list[str] = field(default_factory=lambda: ["-DHK_TFLM_LOG_CALLBACK=1"])
 
 
 def _tool_version(cc: str) -> str:
