@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import re
 import statistics
 import sys
 import tempfile
@@ -55,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     data = np.load(export_dir / "test_data.npz")
     golden = data["tflm"].reshape(len(data["tflm"]), -1)[: args.frames]
     board_arena = h.config_define(export_dir, "HK_MODEL_ARENA_SIZE")
-        re.search(r"HK_MODEL_ARENA_SIZE (\d+)u", (export_dir / "model_config.h").read_text()).group(1)
-    )  # type: ignore[union-attr]
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="qemu_bench-") as tmp:
         work = Path(tmp)
