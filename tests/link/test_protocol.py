@@ -68,6 +68,7 @@ def hello() -> p.HelloResponse:
         p.WireTensor(9, 2, 0, (1, 4, 0, 0, 0, 0), 0.00390625, -128, 4),
         "apollo4p_evb",
         "0123abc",
+        1,
     )
 
 

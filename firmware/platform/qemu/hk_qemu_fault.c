@@ -3,13 +3,15 @@
  *
  * Design: HardFault, MemManage, BusFault and UsageFault (enabled separately in SHCSR, with the
  * divide-by-zero trap on) all enter hk_qemu_fault_entry, which picks the stacked frame (MSP or PSP
- * by EXC_RETURN bit 2) and calls hk_qemu_fault(). That builds one line
- *     "fault: UsageFault CFSR=0x00010000 (UNDEFINSTR) HFSR=0x00000000 PC=0x000012a4 LR=0x00001301; resetting"
- * (plus MMFAR/BFAR when valid), sends it as a LOG packet (hk_core_log; a 0x00 delimiter first ends
- * any half-sent frame so the host decodes the LOG), keeps a copy in .noinit RAM, and requests a
- * system reset through AIRCR.SYSRESETREQ. QEMU then resets the machine (the ELF is loaded again),
- * the firmware boots as after power-on and, once its link is up, sends the kept line once more as
- * "reset after fault: ..." so a host that missed the first LOG still learns why the device reset.
+ * by EXC_RETURN bit 2) and calls hk_qemu_fault(). That sends two LOG packets (hk_core_log keeps
+ * at most 64 bytes, the smallest payload, so each line fits any link):
+ *     "fault: UsageFault (UNDEFINSTR) PC=0x000012a4 LR=0x00001301"
+ *     "fault: CFSR=0x00010000 HFSR=0x00000000; reset"      (+ MMFAR= / BFAR= when valid)
+ * (a 0x00 delimiter first ends any half-sent frame so the host decodes the LOG), keeps the kind and
+ * PC in .noinit RAM, and requests a system reset through AIRCR.SYSRESETREQ. QEMU then resets the
+ * machine (the ELF is loaded again), the firmware boots as after power-on and, once its link is up,
+ * sends "reset after a fault: UsageFault PC=0x000012a4" so a host that missed the first LOG still
+ * learns why the device reset.
  * The host sees its request unanswered (or refused: payload back to the default after the reset),
  * HELLOs again and goes on. Polled UART only, no stack-heavy calls, no printf.
  */
@@ -28,10 +30,12 @@
 #define SCB_AIRCR (*(volatile uint32_t *)0xE000ED0Cu)
 
 #define FAULT_MAGIC 0x464C5421u /* "FLT!" */
+#define HK_LOG_LINE 65u            /* hk_core_log sends at most HK_MIN_PAYLOAD (64) bytes */
 
 typedef struct {
     uint32_t magic;
-    char text[160];
+    uint32_t ipsr;
+    uint32_t pc;
 } hk_fault_record_t;
 
 __attribute__((section(".noinit"))) static hk_fault_record_t s_record;
@@ -79,20 +83,32 @@ void hk_qemu_fault_init(void) {
     SCB_CCR |= (1u << 4);                              /* DIV_0_TRP: integer division by zero faults */
 }
 
+static void put_kind(text_t *t, uint32_t ipsr) {
+    if (ipsr < sizeof k_exception / sizeof k_exception[0]) {
+        put(t, k_exception[ipsr]);
+    } else {
+        put_hex(t, "exception ", ipsr);
+    }
+}
+
 __attribute__((noreturn, used)) void hk_qemu_fault(const uint32_t *frame, uint32_t exc_return);
 __attribute__((noreturn, used)) void hk_qemu_fault(const uint32_t *frame, uint32_t exc_return) {
     uint32_t ipsr;
     __asm volatile("mrs %0, ipsr" : "=r"(ipsr));
     ipsr &= 0x1FFu;
     const uint32_t cfsr = SCB_CFSR, hfsr = SCB_HFSR, mmfar = SCB_MMFAR, bfar = SCB_BFAR;
-    text_t t = {s_record.text, s_record.text + sizeof s_record.text - 1};
+    (void)exc_return;
+    s_record.magic = FAULT_MAGIC;
+    s_record.ipsr = ipsr;
+    s_record.pc = frame[6];
+
+    static const uint8_t delimiter = 0u;
+    hk_qemu_uart_write(&delimiter, 1u); /* ends a frame the fault may have cut short */
+
+    char line[HK_LOG_LINE];
+    text_t t = {line, line + sizeof line - 1};
     put(&t, "fault: ");
-    if (ipsr < sizeof k_exception / sizeof k_exception[0]) {
-        put(&t, k_exception[ipsr]);
-    } else {
-        put_hex(&t, "exception ", ipsr);
-    }
-    put_hex(&t, " CFSR=", cfsr);
+    put_kind(&t, ipsr);
     const char *sep = " (";
     for (unsigned i = 0; i < sizeof k_cfsr_bits / sizeof k_cfsr_bits[0]; i++) {
         if (cfsr & k_cfsr_bits[i].bit) {
@@ -104,6 +120,13 @@ __attribute__((noreturn, used)) void hk_qemu_fault(const uint32_t *frame, uint32
     if (sep[0] == ' ' && sep[1] == '\0') {
         put(&t, ")");
     }
+    put_hex(&t, " PC=", frame[6]);
+    put_hex(&t, " LR=", frame[5]);
+    *t.p = '\0';
+    hk_core_log(line);
+
+    t.p = line;
+    put_hex(&t, "fault: CFSR=", cfsr);
     put_hex(&t, " HFSR=", hfsr);
     if (cfsr & (1u << 7)) {
         put_hex(&t, " MMFAR=", mmfar);
@@ -111,16 +134,9 @@ __attribute__((noreturn, used)) void hk_qemu_fault(const uint32_t *frame, uint32
     if (cfsr & (1u << 15)) {
         put_hex(&t, " BFAR=", bfar);
     }
-    put_hex(&t, " PC=", frame[6]);
-    put_hex(&t, " LR=", frame[5]);
-    (void)exc_return;
-    put(&t, "; resetting");
+    put(&t, "; reset");
     *t.p = '\0';
-    s_record.magic = FAULT_MAGIC;
-
-    static const uint8_t delimiter = 0u;
-    hk_qemu_uart_write(&delimiter, 1u); /* ends a frame the fault may have cut short */
-    hk_core_log(s_record.text);
+    hk_core_log(line);
 
     __asm volatile("dsb" ::: "memory");
     SCB_AIRCR = (0x05FAu << 16) | (1u << 2); /* VECTKEY | SYSRESETREQ */
@@ -135,11 +151,11 @@ void hk_qemu_fault_report_previous(void) {
         return;
     }
     s_record.magic = 0u;
-    s_record.text[sizeof s_record.text - 1] = '\0';
-    char line[sizeof s_record.text + 24];
+    char line[HK_LOG_LINE];
     text_t t = {line, line + sizeof line - 1};
-    put(&t, "reset after ");
-    put(&t, s_record.text);
+    put(&t, "reset after a fault: ");
+    put_kind(&t, s_record.ipsr);
+    put_hex(&t, " PC=", s_record.pc);
     *t.p = '\0';
     hk_core_log(line);
 }
