@@ -569,3 +569,31 @@ def library_for(params: DeployParams, core: str, kernels: str | None = None) -> 
         jobs=fw.jobs,
         log=params.job_dir / "logs" / "commands.log",
     )
+
+
+@dataclass(frozen=True)
+class EngineBuild:
+    """What a platform build needs to compile and link the TFLM engine against a library."""
+
+    sources: list[Path]
+    include_dirs: list[Path]
+    defines: dict[str, str | int | None]
+    libs: list[Path | str]
+
+
+def engine_build(lib: TflmLibrary, export_dir: Path) -> EngineBuild:
+    """The engine (firmware/engine/hk_engine_tflm.cc) against ``lib`` with an export's headers, as
+    ``hkdeploy.platforms.qemu_build.build_qemu_firmware`` takes it (sources, -I, -D, libraries)."""
+    from hkdeploy.paths import firmware_dir
+
+    defines: dict[str, str | int | None] = {}
+    for flag in [*lib.cflags, *lib.engine_defines]:
+        if flag.startswith("-D"):
+            name, eq, value = flag[2:].partition("=")
+            defines[name] = value if eq else None
+    return EngineBuild(
+        sources=[firmware_dir() / "engine" / "hk_engine_tflm.cc"],
+        include_dirs=[Path(export_dir), *lib.include_dirs],
+        defines=defines,
+        libs=[lib.path, "-lm"],
+    )

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,3 +197,63 @@ def test_arena_minimum_on_the_32_bit_target_and_a_too_small_arena(core: str, dem
     assert half.init[0] == 2 and half.init[2] > used // 2
     if os.environ.get("HK_REPORT"):
         print(f"{core}: 32-bit minimum arena {used} B; at {used // 2} B reported need {half.init[2]} B")
+
+
+# --- through the link: the real firmware (link core + QEMU platform + TFLM engine) -------------------
+
+QEMU_MACHINE = {"cortex-m4": "mps2-an386", "cortex-m55": "mps3-an547"}
+
+
+def build_firmware(lib: tflm_lib.TflmLibrary, export_dir: Path, out: Path, arena: int | None = None) -> Path:
+    from hkdeploy.platforms.qemu_build import build_qemu_firmware
+
+    eb = tflm_lib.engine_build(lib, export_dir)
+    defines = dict(eb.defines)
+    if arena is not None:
+        defines["HK_ARENA_SIZE"] = arena
+    build = build_qemu_firmware(
+        QEMU_MACHINE[lib.core],
+        eb.sources,
+        out,
+        include_dirs=eb.include_dirs,
+        defines=defines,
+        libs=eb.libs,
+        build_id="test-tflm-engine",
+        log=out.parent / "commands.log",
+    )
+    return build.elf
+
+
+@pytest.mark.slow
+def test_engine_through_the_emulated_uart(demo) -> None:  # type: ignore[no-untyped-def]
+    """RUN is bit-exact; INVOKE with no new input gives the same output (defect 1); a too-small arena
+    answers HELLO with the allocation status, TFLM's message as LOG and the bytes needed (2, 3)."""
+    from hkdeploy.link import protocol as p
+    from hkdeploy.link.client import DeviceClient, Timeouts
+    from hkdeploy.platforms.qemu_process import QemuBoard
+
+    export_dir, golden, _, _, work = demo
+    data = np.load(export_dir / "test_data.npz")["input_raw"].astype(np.int8)
+    lib = tflm_lib.build_library(TREES, "cortex-m4", "cmsis_nn")
+    elf = build_firmware(lib, export_dir, work / "link" / "hk_tflm_m4.elf")
+    with QemuBoard(elf, "mps2-an386") as board:
+        with DeviceClient(board.url, timeouts=Timeouts(packet=2.0, command=60.0)) as dev:
+            info = dev.hello()
+            assert info.alloc_status == 0 and info.input.nbytes == data[0].size
+            for k in range(20):
+                assert dev.run(data[k].tobytes()).output == golden[k].astype(np.int8).tobytes(), f"frame {k}"
+            dev.run(data[0].tobytes())
+            dev.request(p.MsgType.INVOKE)  # again, on the input already there
+            got = dev.request(p.MsgType.GET_OUTPUT, p.GetOutputRequest(0, 64).pack()).payload
+            assert got[4:] == golden[0].astype(np.int8).tobytes(), "INVOKE ran on a clobbered input"
+            used = info.arena_used
+    small = build_firmware(lib, export_dir, work / "link" / "hk_tflm_m4_small.elf", arena=used // 2)
+    with QemuBoard(small, "mps2-an386") as board:
+        with DeviceClient(board.url, timeouts=Timeouts(packet=2.0, command=30.0)) as dev:
+            info = dev.hello()
+            assert info.alloc_status == 2 and info.arena_size == used // 2
+            assert info.arena_used > used // 2, "on failure arena_used is at least the bytes needed"
+            deadline = time.monotonic() + 5
+            while not any("missing:" in t for t in dev.logs) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert any("missing:" in t for t in dev.logs), dev.logs
