@@ -317,3 +317,17 @@ def test_doctor_lists_each_tree_and_the_licence(tmp_path: Path, monkeypatch: pyt
     nn = checks["TFLM source: cmsis_nn"]
     assert not nn.ok and nn.required and "cmsis_nn_root" in nn.detail and "HK_TFLM_ROOT" in nn.hint
     assert "Ambiq" in checks["TFLM licence"].detail
+
+
+def test_engine_build_carries_the_librarys_defines(tmp_path: Path) -> None:
+    flags = tflm_lib.compile_flags("cortex-m55", "cmsis_nn")
+    lib = tflm_lib.TflmLibrary(
+        tmp_path / "libtflm.a", [tmp_path / "inc"], flags, "k", "cortex-m55", "cmsis_nn", 1, True
+    )
+    eb = tflm_lib.engine_build(lib, tmp_path / "export")
+    assert eb.sources[0].name == "hk_engine_tflm.cc" and eb.sources[0].is_file()
+    assert eb.include_dirs == [tmp_path / "export", tmp_path / "inc"]
+    assert eb.defines["CMSIS_NN"] is None and eb.defines["ARM_MATH_MVEI"] is None
+    assert eb.defines["FLATBUFFERS_LOCALE_INDEPENDENT"] == "0" and eb.defines["HK_TFLM_LOG_CALLBACK"] == "1"
+    assert "TF_LITE_STATIC_MEMORY" in eb.defines
+    assert eb.libs == [tmp_path / "libtflm.a", "-lm"]
