@@ -27,6 +27,7 @@ No TensorFlow import here (tests/unit/test_no_tensorflow.py).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -301,7 +302,8 @@ def library_sources(trees: TflmTrees, kernels: str = "cmsis_nn") -> list[Path]:
     kern = [tflm / p for p in kernel_list]
     if kernels == "cmsis_nn":
         kern = _specialize(kern, micro / "kernels/cmsis_nn")
-    kern += [tflm / p for p in _make_list(text, "MICROLITE_CC_SIGNAL_KERNEL_SRCS")]
+    # MICROLITE_CC_SIGNAL_KERNEL_SRCS (the signal library's audio front end) are left out: they need
+    # kissfft, and no op of a Keras-exported model uses them.
     third: list[Path] = []
     if kernels == "cmsis_nn":
         assert trees.cmsis_nn is not None
@@ -431,8 +433,17 @@ def _tool_version(cc: str) -> str:
     return r.stdout.splitlines()[0] if r.stdout else ""
 
 
+def _roots_doc(roots: dict[str, Path]) -> dict[str, str]:
+    return {n: str(p) for n, p in sorted(roots.items())}
+
+
 def _roots(trees: TflmTrees) -> dict[str, Path]:
     return {n: p for n in TREES if (p := trees.get(n)) is not None}
+
+
+def _obj_name(src: Path) -> str:
+    """A stable object name per source path (a changed source list keeps the other objects)."""
+    return f"obj/{src.stem}-{hashlib.sha1(str(src).encode()).hexdigest()[:10]}.o"
 
 
 def _makefile(sources: list[Path], flags: list[str], incs: list[Path], prefix: str) -> str:
@@ -451,18 +462,20 @@ def _makefile(sources: list[Path], flags: list[str], incs: list[Path], prefix: s
         "all: libtflm.a",
         "",
     ]
-    for i, src in enumerate(sources):
-        obj = f"obj/{i:04d}_{src.stem}.o"
+    for src in sources:
+        obj = _obj_name(src)
         tool = "$(CXX) $(CXXFLAGS)" if src.suffix == ".cc" else "$(CC) $(CFLAGS)"
         lines += [
             f"OBJS += {obj}",
             f"{obj}: {q(str(src))}",
-            f"\t@mkdir -p obj && {tool} $(FLAGS) $(INCS) -c $< -o $@",
+            f"\t@mkdir -p obj && {tool} $(FLAGS) $(INCS) -MMD -MP -MF $@.d -MT $@ -c $< -o $@.tmp && mv -f $@.tmp $@",
             "",
         ]
     lines += [
         "libtflm.a: $(OBJS)",
         "\t@rm -f $@ && $(AR) rcs $@ $(OBJS)",
+        "",
+        "-include $(OBJS:.o=.o.d)",
         "",
     ]
     return "\n".join(lines)
@@ -523,13 +536,26 @@ def build_library(
         cached = json.loads((final / "manifest.json").read_text())
         return TflmLibrary(lib, incs, flags, key, core, kernels, len(sources), True, 0.0, cached)
     root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".build-{core}-{kernels}-", dir=root))
-    try:
-        fsutil.write_text(work / "Makefile", _makefile(sources, flags, incs, toolchain_prefix))
+    # Objects live in a build folder per (core, kernels, flags, toolchain, tree places), kept between
+    # calls: an interrupted or failed build resumes, a changed file recompiles only what depends on
+    # it (-MMD). One build at a time per folder (flock).
+    obj_key = hashlib.sha256(
+        json.dumps(
+            {k: key_doc[k] for k in key_doc if k != "contents"} | {"trees": _roots_doc(roots)}, sort_keys=True
+        ).encode()
+    ).hexdigest()[:16]
+    objdir = root / f"build-{core}-{kernels}-{obj_key}"
+    objdir.mkdir(parents=True, exist_ok=True)
+    with open(objdir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if lib.is_file() and (final / "manifest.json").is_file():  # built meanwhile by another process
+            cached = json.loads((final / "manifest.json").read_text())
+            return TflmLibrary(lib, incs, flags, key, core, kernels, len(sources), True, 0.0, cached)
+        fsutil.write_text(objdir / "Makefile", _makefile(sources, flags, incs, toolchain_prefix))
         start = time.monotonic()
         proc.run(
             proc.Command(
-                ["make", "-s", f"-j{max(1, jobs)}", "-C", str(work), "libtflm.a"],
+                ["make", "-s", f"-j{max(1, jobs)}", "-C", str(objdir), "libtflm.a"],
                 timeout=timeout,
                 what=f"TFLM library build ({core}, {kernels})",
                 hint="run with -vv for the compiler output; check the trees with `hkdeploy doctor`",
@@ -541,19 +567,20 @@ def build_library(
             **key_doc,
             "key": key,
             "sources": len(sources),
-            "trees": {n: str(p) for n, p in roots.items()},
+            "trees": _roots_doc(roots),
             "build_seconds": round(seconds, 1),
             "include_dirs": [str(d) for d in incs],
         }
-        fsutil.write_json(work / "manifest.json", manifest)
-        shutil.rmtree(work / "obj", ignore_errors=True)
+        work = Path(tempfile.mkdtemp(prefix=f".new-{core}-{kernels}-", dir=root))
         try:
+            shutil.copyfile(objdir / "libtflm.a", work / "libtflm.a")
+            shutil.copyfile(objdir / "Makefile", work / "Makefile")
+            fsutil.write_json(work / "manifest.json", manifest)
+            if final.exists():  # an incomplete earlier result (no manifest): replace it
+                shutil.rmtree(final)
             os.rename(work, final)
-        except OSError:
-            if not lib.is_file():  # someone else won the race with a complete library: use theirs
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return TflmLibrary(lib, incs, flags, key, core, kernels, len(sources), False, seconds, manifest)
 
 
