@@ -16,7 +16,7 @@ volatile uint32_t g_harness_systick_wraps;
 
 void SysTick_Handler(void) { g_harness_systick_wraps++; }
 
-static void harness_fault(void) { _exit(99); }
+static void harness_fault(void) { exit(99); }
 
 __attribute__((noreturn, optimize("no-tree-vectorize"))) void Reset_Handler(void) {
     *(volatile uint32_t *)0xE000ED88u |= (0xFu << 20); /* CPACR: CP10/CP11 (FPU; MVE on the M55) */
