@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--export-dir", type=Path, default=REPO / "job" / "demo" / "export")
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--combos", default=",".join(ALL))
+    ap.add_argument(
+        "--all-kernels", action="store_true", help="link the full library, not the model's kernels"
+    )
     args = ap.parse_args(argv)
     h = _harness()
     trees = tflm_lib.TflmTrees.locate()
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         data["input_raw"][: args.frames].astype(np.int8).tofile(inputs)
         for combo in args.combos.split(","):
             core, kernels = combo.split(":")
-            lib = tflm_lib.build_library(trees, core, kernels)
+            ops = None if args.all_kernels else tflm_lib.export_ops(export_dir)
+            lib = tflm_lib.build_library(trees, core, kernels, ops=ops)
             out = work / f"{core}-{kernels}.bin"
             elf = h.build_harness(lib, export_dir, work / f"{core}-{kernels}", 1 << 17, inputs, out)
             run = h.run_harness(core, elf, out, golden.shape[1], timeout=3600)

@@ -267,8 +267,69 @@ def _specialize(files: list[Path], directory: Path) -> list[Path]:
     return [directory / f.name if f.name in names else f for f in files]
 
 
-def library_sources(trees: TflmTrees, kernels: str = "cmsis_nn") -> list[Path]:
-    """Every source file of the library, in a stable order (TFLM's Makefile's selection)."""
+#: Kernel file stems for builtin ops whose file is not simply the op's name in lower case.
+OP_KERNEL_FILES: dict[str, tuple[str, ...]] = {
+    "CONV_2D": ("conv",),
+    "DEPTHWISE_CONV_2D": ("depthwise_conv",),
+    "TRANSPOSE_CONV": ("transpose_conv",),
+    "AVERAGE_POOL_2D": ("pooling",),
+    "MAX_POOL_2D": ("pooling",),
+    "L2_POOL_2D": ("l2_pool_2d",),
+    "MEAN": ("reduce",),
+    "SUM": ("reduce",),
+    "REDUCE_MAX": ("reduce",),
+    "REDUCE_MIN": ("reduce",),
+    "REDUCE_PROD": ("reduce",),
+    "RELU": ("activations",),
+    "RELU6": ("activations",),
+    "RELU_N1_TO_1": ("activations",),
+    "MAXIMUM": ("maximum_minimum",),
+    "MINIMUM": ("maximum_minimum",),
+    "ABS": ("elementwise",),
+    "SIN": ("elementwise",),
+    "COS": ("elementwise",),
+    "LOG": ("elementwise",),
+    "SQRT": ("elementwise",),
+    "RSQRT": ("elementwise",),
+    "SQUARE": ("elementwise",),
+    "LOGICAL_NOT": ("elementwise",),
+    "LOGICAL_AND": ("logical",),
+    "LOGICAL_OR": ("logical",),
+    "EQUAL": ("comparisons",),
+    "NOT_EQUAL": ("comparisons",),
+    "GREATER": ("comparisons",),
+    "GREATER_EQUAL": ("comparisons",),
+    "LESS": ("comparisons",),
+    "LESS_EQUAL": ("comparisons",),
+    "ARG_MAX": ("arg_min_max",),
+    "ARG_MIN": ("arg_min_max",),
+    "BATCH_MATMUL": ("batch_matmul",),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": ("unidirectional_sequence_lstm", "lstm_eval"),
+    "SPLIT_V": ("split_v",),
+    "LOCAL_RESPONSE_NORMALIZATION": ("l2norm",),
+    "L2_NORMALIZATION": ("l2norm",),
+}
+#: Kernel helpers every kernel subset keeps.
+KERNEL_HELPERS: tuple[str, ...] = ("kernel_util", "micro_tensor_utils")
+
+
+def kernel_stems(ops: Iterable[str]) -> set[str]:
+    """Kernel file stems (``conv``, ``conv_common``, ...) a set of TFLite builtin op names needs."""
+    stems = set(KERNEL_HELPERS)
+    for op in ops:
+        for base in OP_KERNEL_FILES.get(op.upper(), (op.lower(),)):
+            stems.update((base, f"{base}_common"))
+    return stems
+
+
+def library_sources(
+    trees: TflmTrees, kernels: str = "cmsis_nn", ops: Iterable[str] | None = None
+) -> list[Path]:
+    """Every source file of the library, in a stable order (TFLM's Makefile's selection).
+
+    ``ops`` (TFLite builtin names, e.g. the export's op list) keeps only those ops' kernels (a smaller,
+    model-specific library); None keeps every kernel, as TFLM's Makefile does.
+    """
     if kernels not in KERNELS:
         raise UserError(f"unknown TFLM kernel set {kernels!r}", hint="use one of: " + ", ".join(KERNELS))
     require_trees(trees, kernels)
@@ -299,11 +360,22 @@ def library_sources(trees: TflmTrees, kernels: str = "cmsis_nn") -> list[Path]:
         raise ToolError(
             f"{inc} has no MICROLITE_CC_KERNEL_SRCS list (unknown TFLM layout)", hint=INSTALL_HINT
         )
-    kern = [tflm / p for p in kernel_list]
+    kern = [tflm / p for p in kernel_list if not p.startswith("signal/")]  # signal: needs kissfft
+    if ops is not None:
+        want = kernel_stems(ops)
+        stems = {p.stem for p in kern}
+        missing_ops = [op for op in ops if not set(OP_KERNEL_FILES.get(op.upper(), (op.lower(),))) <= stems]
+        if missing_ops:
+            raise UserError(
+                f"TFLM at {tflm} has no kernel for {', '.join(missing_ops)}",
+                hint="check the op names (TFLite builtin names, e.g. CONV_2D) or build every kernel",
+            )
+        kern = [p for p in kern if p.stem in want]
     if kernels == "cmsis_nn":
         kern = _specialize(kern, micro / "kernels/cmsis_nn")
-    # MICROLITE_CC_SIGNAL_KERNEL_SRCS (the signal library's audio front end) are left out: they need
-    # kissfft, and no op of a Keras-exported model uses them.
+    # The signal library (MICROLITE_CC_SIGNAL_KERNEL_SRCS and the signal/micro kernels of
+    # MICROLITE_CC_KERNEL_SRCS: the audio front end) is left out: it needs kissfft, and no op of a
+    # Keras-exported model uses it.
     third: list[Path] = []
     if kernels == "cmsis_nn":
         assert trees.cmsis_nn is not None
@@ -497,6 +569,7 @@ def build_library(
     kernels: str = "cmsis_nn",
     *,
     extra_flags: Sequence[str] = (),
+    ops: Sequence[str] | None = None,
     toolchain_prefix: str = "arm-none-eabi-",
     jobs: int = 2,
     cache: Path | None = None,
@@ -511,7 +584,7 @@ def build_library(
     """
     if core not in CORES:
         raise UserError(f"unknown core {core!r} for the TFLM library", hint="use one of: " + ", ".join(CORES))
-    sources = library_sources(trees, kernels)
+    sources = library_sources(trees, kernels, ops)
     incs = include_dirs(trees, kernels)
     flags = compile_flags(core, kernels, extra_flags)
     cc = toolchain_prefix + "gcc"
@@ -527,10 +600,11 @@ def build_library(
         "cflags": list(C_FLAGS),
         "toolchain": version,
         "contents": digest,
+        "ops": sorted({o.upper() for o in ops}) if ops is not None else "all",
     }
     key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()[:24]
     root = cache or cache_root()
-    final = root / f"{core}-{kernels}-{key}"
+    final = root / f"{core}-{kernels}{'' if ops is None else '-ops'}-{key}"
     lib = final / "libtflm.a"
     if lib.is_file() and (final / "manifest.json").is_file():
         cached = json.loads((final / "manifest.json").read_text())
@@ -541,7 +615,8 @@ def build_library(
     # it (-MMD). One build at a time per folder (flock).
     obj_key = hashlib.sha256(
         json.dumps(
-            {k: key_doc[k] for k in key_doc if k != "contents"} | {"trees": _roots_doc(roots)}, sort_keys=True
+            {k: key_doc[k] for k in key_doc if k not in ("contents", "ops")} | {"trees": _roots_doc(roots)},
+            sort_keys=True,
         ).encode()
     ).hexdigest()[:16]
     objdir = root / f"build-{core}-{kernels}-{obj_key}"
@@ -624,3 +699,15 @@ def engine_build(lib: TflmLibrary, export_dir: Path) -> EngineBuild:
         defines=defines,
         libs=[lib.path, "-lm"],
     )
+
+
+def export_ops(export_dir: Path) -> list[str]:
+    """The builtin ops of an export (``export_report.json``'s layers), for a model-specific library."""
+    report = Path(export_dir) / "export_report.json"
+    try:
+        layers = json.loads(report.read_text())["model"]["layers"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"cannot read the op list from {report}: {exc}", hint="run `hkdeploy export` first"
+        ) from None
+    return sorted({str(layer["op"]) for layer in layers})

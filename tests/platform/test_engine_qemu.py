@@ -154,7 +154,7 @@ BIT_EXACT = [("cortex-m4", "cmsis_nn"), ("cortex-m4", "reference"), ("cortex-m55
 @pytest.mark.parametrize(("core", "kernels"), BIT_EXACT, ids=[f"{c}-{k}" for c, k in BIT_EXACT])
 def test_demo_on_the_emulated_core_matches_the_host_golden(core: str, kernels: str, demo) -> None:  # type: ignore[no-untyped-def]
     export_dir, golden, inputs, _, work = demo
-    lib = tflm_lib.build_library(TREES, core, kernels)
+    lib = tflm_lib.build_library(TREES, core, kernels, ops=tflm_lib.export_ops(export_dir))
     out = work / f"out-{core}-{kernels}.bin"
     elf = build_harness(lib, export_dir, work / f"{core}-{kernels}", 1 << 16, inputs, out)
     run = run_harness(core, elf, out, golden.shape[1])
@@ -174,7 +174,7 @@ def test_demo_on_the_emulated_core_matches_the_host_golden(core: str, kernels: s
 @pytest.mark.parametrize("core", ["cortex-m4", "cortex-m55"])
 def test_arena_minimum_on_the_32_bit_target_and_a_too_small_arena(core: str, demo) -> None:  # type: ignore[no-untyped-def]
     export_dir, golden, _, one, work = demo
-    lib = tflm_lib.build_library(TREES, core, "cmsis_nn")
+    lib = tflm_lib.build_library(TREES, core, "cmsis_nn", ops=tflm_lib.export_ops(export_dir))
     out = work / f"arena-{core}.bin"
 
     def init_with(arena: int) -> Run:
@@ -234,7 +234,7 @@ def test_engine_through_the_emulated_uart(demo) -> None:  # type: ignore[no-unty
 
     export_dir, golden, _, _, work = demo
     data = np.load(export_dir / "test_data.npz")["input_raw"].astype(np.int8)
-    lib = tflm_lib.build_library(TREES, "cortex-m4", "cmsis_nn")
+    lib = tflm_lib.build_library(TREES, "cortex-m4", "cmsis_nn", ops=tflm_lib.export_ops(export_dir))
     elf = build_firmware(lib, export_dir, work / "link" / "hk_tflm_m4.elf")
     with QemuBoard(elf, "mps2-an386") as board:
         with DeviceClient(board.url, timeouts=Timeouts(packet=2.0, command=60.0)) as dev:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hkdeploy.errors import EXIT_TOOL, ToolError
+from hkdeploy.errors import EXIT_TOOL, ToolError, UserError
 from hkdeploy.platforms import tflm_lib
 
 SOURCES_INC = """\
@@ -338,3 +338,26 @@ def test_engine_build_carries_the_librarys_defines(tmp_path: Path) -> None:
     assert eb.defines["FLATBUFFERS_LOCALE_INDEPENDENT"] == "0" and eb.defines["HK_TFLM_LOG_CALLBACK"] == "1"
     assert "TF_LITE_STATIC_MEMORY" in eb.defines
     assert eb.libs == [tmp_path / "libtflm.a", "-lm"]
+
+
+def test_an_op_list_keeps_only_those_kernels(tmp_path: Path) -> None:
+    tflm, dl = make_fake_trees(tmp_path)
+    trees = tflm_lib.TflmTrees.locate(tflm_root=tflm, downloads=dl, environ={})
+    nn = _rel(tflm_lib.library_sources(trees, "cmsis_nn", ["CONV_2D"]), tmp_path)
+    assert "tensorflow/lite/micro/kernels/cmsis_nn/conv.cc" in nn
+    assert "tensorflow/lite/micro/kernels/add.cc" not in nn
+    assert "tensorflow/lite/micro/micro_interpreter.cc" in nn  # the framework stays whole
+    ref = _rel(tflm_lib.library_sources(trees, "reference", ["add"]), tmp_path)
+    assert (
+        "tensorflow/lite/micro/kernels/add.cc" in ref and "tensorflow/lite/micro/kernels/conv.cc" not in ref
+    )
+    with pytest.raises(UserError, match="TILE"):
+        tflm_lib.library_sources(trees, "reference", ["CONV_2D", "TILE"])
+    assert {
+        "conv",
+        "conv_common",
+        "pooling",
+        "pooling_common",
+        "reduce",
+        "kernel_util",
+    } <= tflm_lib.kernel_stems(["CONV_2D", "MAX_POOL_2D", "MEAN"])
