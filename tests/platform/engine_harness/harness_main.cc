@@ -41,6 +41,8 @@ extern "C" uint32_t hk_platform_cycles(void) { return static_cast<uint32_t>(tick
 extern "C" uint8_t hk_platform_counter_kind(void) { return 3u; }
 extern "C" uint32_t hk_platform_counter_hz(void) { return 0u; }
 extern "C" void hk_core_log(const char *text) { printf("LOG %s\n", text); }
+/* An engine without an error text (as before issue 11's fixes) links too. */
+extern "C" __attribute__((weak)) const char *hk_engine_error_text(void) { return nullptr; }
 
 int main() {
     *k_syst_rvr = 0xFFFFFFu;
