@@ -627,6 +627,7 @@ def build_library(
             cached = json.loads((final / "manifest.json").read_text())
             return TflmLibrary(lib, incs, flags, key, core, kernels, len(sources), True, 0.0, cached)
         fsutil.write_text(objdir / "Makefile", _makefile(sources, flags, incs, toolchain_prefix))
+        (objdir / "libtflm.a").unlink(missing_ok=True)  # archived anew: exactly this call's objects
         start = time.monotonic()
         proc.run(
             proc.Command(
