@@ -164,6 +164,33 @@ def serial_checks(params: DeployParams, board: Board) -> list[Check]:
     return checks
 
 
+TFLM_LICENCE_NOTE = (
+    "emulated boards, the host and CI use only upstream Apache-2.0 TFLM + CMSIS-NN built from source; "
+    "neuralSPOT's prebuilt TFLM / helia libraries and heliaAOT output are licensed for Ambiq CPUs only"
+)
+
+
+def tflm_source_checks(params: DeployParams, required: bool = False) -> list[Check]:
+    """One check per upstream tree TFLM built from source needs (see hkdeploy.platforms.tflm_lib)."""
+    from hkdeploy.platforms import tflm_lib
+
+    kernels = params.firmware.tflm_kernels
+    trees = tflm_lib.TflmTrees.from_params(params.firmware)
+    checks = []
+    for st in tflm_lib.check_trees(trees, kernels):
+        checks.append(
+            Check(
+                f"TFLM source: {st.name}",
+                st.found,
+                st.detail,
+                "" if st.found else tflm_lib.INSTALL_HINT,
+                required=required and st.required,
+            )
+        )
+    checks.append(Check("TFLM licence", True, TFLM_LICENCE_NOTE, required=False))
+    return checks
+
+
 def diagnose(
     params: DeployParams, board_name: str | None = None, runner: str | None = None
 ) -> tuple[Board, list[Check]]:

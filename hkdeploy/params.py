@@ -228,6 +228,25 @@ class FirmwareParams(HKModel):
         description="Tensor arena the firmware reserves, in bytes (default: the export's board arena); "
         "for experiments: a build whose arena does not allocate is refused at HELLO",
     )
+    tflm_root: Path | None = Field(
+        None,
+        description="Upstream tflite-micro tree for TFLM built from source (default: $HK_TFLM_ROOT); emulated boards",
+    )
+    tflm_downloads: Path | None = Field(
+        None,
+        description="Folder laid out as TFLM's downloads/ (cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy); default: $HK_TFLM_DOWNLOADS, else <tflm_root>/tensorflow/lite/micro/tools/make/downloads",
+    )
+    cmsis_nn_root: Path | None = Field(None, description="CMSIS-NN tree (default: <tflm_downloads>/cmsis_nn)")
+    cmsis_root: Path | None = Field(None, description="CMSIS_6 tree (default: <tflm_downloads>/cmsis)")
+    flatbuffers_root: Path | None = Field(
+        None, description="flatbuffers tree with TFLM's patch (default: <tflm_downloads>/flatbuffers)"
+    )
+    gemmlowp_root: Path | None = Field(None, description="gemmlowp tree (default: <tflm_downloads>/gemmlowp)")
+    ruy_root: Path | None = Field(None, description="ruy tree (default: <tflm_downloads>/ruy)")
+    tflm_kernels: Literal["cmsis_nn", "reference"] = Field(
+        "cmsis_nn",
+        description="Kernels of TFLM built from source: cmsis_nn (optimized; Helium on Cortex-M55) or reference",
+    )
 
 
 class DeployParams(HKModel):

@@ -38,6 +38,12 @@ extern "C" {
 #define HK_PERF_MAX_RUNS 64u
 #endif
 
+/* Most PERF warm-up runs in one request: a request is answered in bounded time (65,535 warm-up
+ * invokes would keep the device busy for most of an hour with the link unanswered). */
+#ifndef HK_PERF_MAX_WARMUP
+#define HK_PERF_MAX_WARMUP 64u
+#endif
+
 void hk_core_init(void);
 void hk_core_poll(void);
 
@@ -48,7 +54,13 @@ void hk_core_reset(void);
 /* Feed received bytes directly (for platforms that receive in an interrupt or callback). */
 void hk_core_feed(const uint8_t *data, size_t len);
 
-/* Send a LOG event (text, truncated to the payload size). Safe to call from engine error paths. */
+/* Longest text one hk_core_log() call sends, in LOG events of at most HK_MIN_PAYLOAD bytes each. */
+#ifndef HK_LOG_MAX_EVENTS
+#define HK_LOG_MAX_EVENTS 4u
+#endif
+
+/* Send text as LOG events: pieces of at most HK_MIN_PAYLOAD bytes, at most HK_LOG_MAX_EVENTS of
+ * them (longer text is cut). Safe to call from engine error paths. */
 void hk_core_log(const char *text);
 
 /* Counters for diagnostics and tests. */

@@ -93,13 +93,18 @@ static void send_nack(uint16_t seq, uint16_t status) {
 }
 
 void hk_core_log(const char *text) {
-    size_t len = 0;
-    while (len < HK_MIN_PAYLOAD && text[len] != '\0') {
-        len++;
+    /* Pieces of at most the minimum payload, at most HK_LOG_MAX_EVENTS of them (the rest is cut):
+     * TFLM's messages (~80 characters) keep their numbers. */
+    for (unsigned piece = 0; piece < HK_LOG_MAX_EVENTS && *text != '\0'; piece++) {
+        size_t len = 0;
+        while (len < HK_MIN_PAYLOAD && text[len] != '\0') {
+            len++;
+        }
+        memcpy(s_event_body + HK_HEADER_SIZE, text, len);
+        size_t n = seal(s_event_body, len, HK_MSG_LOG, HK_FLAG_EVENT, 0u, 0u, s_event_wire, sizeof s_event_wire);
+        (void)hk_platform_write(s_event_wire, n);
+        text += len;
     }
-    memcpy(s_event_body + HK_HEADER_SIZE, text, len);
-    size_t n = seal(s_event_body, len, HK_MSG_LOG, HK_FLAG_EVENT, 0u, 0u, s_event_wire, sizeof s_event_wire);
-    (void)hk_platform_write(s_event_wire, n);
 }
 
 static void drop(uint16_t seq, uint16_t status) {

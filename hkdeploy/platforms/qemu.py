@@ -15,11 +15,15 @@ import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hkdeploy.boards import Board
 from hkdeploy.errors import ToolError
 from hkdeploy.params import DeployParams
 from hkdeploy.platforms.base import BuiltFirmware, Check, Counter, Platform
+
+if TYPE_CHECKING:
+    from hkdeploy.platforms.tflm_lib import TflmTrees
 
 QEMU = "qemu-system-arm"
 QEMU_HINT = "apt-get install qemu-system-arm"
@@ -56,7 +60,7 @@ class QemuPlatform(Platform):
             )
         return board.qemu_machine
 
-    def _trees(self, params: DeployParams):  # type: ignore[no-untyped-def]
+    def _trees(self, params: DeployParams) -> TflmTrees:
         from hkdeploy.platforms.tflm_lib import TflmTrees
 
         return TflmTrees.from_params(params.firmware)
@@ -90,6 +94,7 @@ class QemuPlatform(Platform):
         dry_run: bool,
         log: Path,
     ) -> BuiltFirmware:
+        from hkdeploy.build import tool_version
         from hkdeploy.platforms.qemu_build import build_qemu_firmware
         from hkdeploy.platforms.tflm_lib import engine_build, export_ops, library_for
 
@@ -129,7 +134,7 @@ class QemuPlatform(Platform):
             built.commands[-1].argv if built.commands else [],
             built.sizes,
             {
-                "toolchain": lib.toolchain if hasattr(lib, "toolchain") else None,
+                "toolchain": tool_version("arm-none-eabi-gcc"),
                 "qemu_machine": machine,
                 "tflm_library": {
                     "key": lib.key,
@@ -141,34 +146,14 @@ class QemuPlatform(Platform):
         )
 
     def checks(self, params: DeployParams, board: Board, runner: str | None = None) -> list[Check]:
-        from hkdeploy.doctor import tool_check
-        from hkdeploy.platforms.tflm_lib import check_trees
+        from hkdeploy.doctor import tflm_source_checks, tool_check
 
-        checks = [
+        return [
             tool_check("QEMU", QEMU, QEMU_HINT),
             tool_check("Arm toolchain (C)", "arm-none-eabi-gcc", ARM_GCC_HINT),
             tool_check("Arm toolchain (C++)", "arm-none-eabi-g++", ARM_GCC_HINT),
+            *tflm_source_checks(params, required=True),
         ]
-        for t in check_trees(self._trees(params), params.firmware.tflm_kernels):
-            checks.append(
-                Check(
-                    f"TFLM tree: {t.name}",
-                    t.found,
-                    str(t.path) if t.found else t.detail,
-                    TFLM_HINT,
-                    t.required,
-                )
-            )
-        checks.append(
-            Check(
-                "licence",
-                True,
-                "upstream TFLM + CMSIS-NN (Apache-2.0) only; neuralSPOT's prebuilt TFLM/helia libraries are "
-                "licensed for Ambiq CPUs and are never linked here",
-                required=False,
-            )
-        )
-        return checks
 
     @contextlib.contextmanager
     def launch(self, params: DeployParams, board: Board, count: int, log_dir: Path) -> Iterator[list[str]]:

@@ -20,6 +20,7 @@ LIGHT_MODULES = [
     "hkdeploy.build",
     "hkdeploy.flash",
     "hkdeploy.doctor",
+    "hkdeploy.platforms.tflm_lib",
     "hkdeploy.demo",
     "hkdeploy.validate",
     "hkdeploy.pipeline",
