@@ -16,6 +16,7 @@ import atexit
 import ctypes
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -147,8 +148,6 @@ class QemuBoard:
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + START_TIMEOUT_S
         seen = b""
-        import select
-
         while True:
             match = _PTY_RE.search(seen)
             if match:
@@ -163,7 +162,11 @@ class QemuBoard:
                 said = seen.decode(errors="replace").strip().splitlines()
                 raise DeviceError(
                     f"{QEMU} -M {self.machine} "
-                    + (f"exited with status {code}" if code is not None else f"gave no pty within {START_TIMEOUT_S:.0f} s")
+                    + (
+                        f"exited with status {code}"
+                        if code is not None
+                        else f"gave no pty within {START_TIMEOUT_S:.0f} s"
+                    )
                     + (f": {said[-1]}" if said else ""),
                     hint="check the ELF was built for this machine; run the command by hand (docs/firmware.md)",
                 )
@@ -180,8 +183,9 @@ class QemuBoard:
         proc = self.proc
         if proc is None or proc.stdout is None:
             return
+        fd = proc.stdout.fileno()
         try:
-            for chunk in iter(lambda: proc.stdout.read1(4096) if proc.stdout else b"", b""):  # type: ignore[union-attr]
+            while chunk := os.read(fd, 4096):
                 if self._log:
                     self._log.write(chunk)
                     self._log.flush()

@@ -17,14 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from qemu_support import needs_qemu, qemu_processes_running
 
 from hkdeploy.errors import DeviceError
 from hkdeploy.link.client import DeviceClient, Timeouts, open_serial
 from hkdeploy.link.faults import FaultyTransport
 from hkdeploy.platforms.qemu_build import MACHINES
 from hkdeploy.platforms.qemu_process import QemuBoard
-
-from qemu_support import needs_qemu, qemu_processes_running
 
 pytestmark = needs_qemu
 
@@ -87,7 +86,9 @@ def _thousand_runs(board: QemuBoard) -> tuple[float, int]:
     return seconds, dev.stats["retries"]
 
 
-def test_1000_runs_exact_through_the_emulated_uart_on_both_machines(qemu_boards: dict[str, QemuBoard]) -> None:
+def test_1000_runs_exact_through_the_emulated_uart_on_both_machines(
+    qemu_boards: dict[str, QemuBoard],
+) -> None:
     """Both emulated boards at once (one thread each: QEMU's UART is slow, the host has 2 cores)."""
     for b in qemu_boards.values():
         b.press_reset()
@@ -100,6 +101,7 @@ def test_1000_runs_exact_through_the_emulated_uart_on_both_machines(qemu_boards:
 
 def test_perf_counts_are_deterministic(board: QemuBoard, machine: str) -> None:
     """PERF's tick counts: equal within a request, after a system reset and in a new QEMU process."""
+
     def measure(url: str) -> tuple[int, int, int, int]:
         with DeviceClient(url, timeouts=Timeouts(packet=1.0, command=20.0)) as dev:
             dev.hello()
@@ -158,7 +160,9 @@ def test_runs_through_corruption_and_drops_none_lost_or_duplicated(board: QemuBo
 def test_reset_button_mid_stream_is_recovered(board: QemuBoard) -> None:
     """QEMU's system_reset every 30 packets during 40 RUNs in 64-byte chunks."""
     faulty = FaultyTransport(open_serial(board.url, 115200), reset_every=30, on_reset=board.press_reset)
-    with DeviceClient(board.url, timeouts=Timeouts(packet=0.5, command=30, retries=5), transport=faulty) as dev:
+    with DeviceClient(
+        board.url, timeouts=Timeouts(packet=0.5, command=30, retries=5), transport=faulty
+    ) as dev:
         dev.hello(host_max_payload=64)
         outputs = [dev.run(frame(k)).output for k in range(40)]
     for k, out in enumerate(outputs):
@@ -183,7 +187,10 @@ def test_fault_is_reported_as_log_and_the_board_recovers(
     with pytest.raises(DeviceError):  # the fault repeats on every resend: the host gives up, bounded
         device.run(fault_frame(kind))
     deadline = time.monotonic() + 5
-    while not any(line.startswith("reset after a fault") for line in device.logs) and time.monotonic() < deadline:
+    while (
+        not any(line.startswith("reset after a fault") for line in device.logs)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     assert any(line.startswith(text) for line in device.logs), device.logs
     assert any("CFSR=" in line and line.endswith("; reset") for line in device.logs), device.logs
