@@ -180,8 +180,14 @@ def test_reset_button_mid_stream_is_recovered(board: QemuBoard) -> None:
     ids=["undefined-instruction", "bus-error", "divide-by-zero"],
 )
 def test_fault_is_reported_as_log_and_the_board_recovers(
-    device: DeviceClient, machine: str, kind: int, text: str
+    board: QemuBoard, machine: str, kind: int, text: str
 ) -> None:
+    # short waits: the poisoned RUN faults again on every resend, the client gives up after 2 tries
+    with DeviceClient(board.url, timeouts=Timeouts(packet=0.5, command=10.0, retries=1)) as device:
+        _fault_and_recover(device, machine, kind, text)
+
+
+def _fault_and_recover(device: DeviceClient, machine: str, kind: int, text: str) -> None:
     device.hello()
     assert device.run(frame(1)).output == expected(frame(1), 1)
     with pytest.raises(DeviceError):  # the fault repeats on every resend: the host gives up, bounded
