@@ -16,6 +16,7 @@ import atexit
 import ctypes
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -53,10 +54,18 @@ def _kill_all() -> None:
 atexit.register(_kill_all)
 
 
+# resolved before any fork: the child of a threaded parent must not load libraries (dlopen may
+# deadlock on a lock another thread held at fork time)
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _die_with_parent(parent: int) -> None:
-    """preexec_fn: SIGKILL when the starting thread dies; give up if the parent is already gone."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != parent:
+    """preexec_fn: SIGKILL when the starting thread dies; give up if the parent is already gone.
+
+    PR_SET_PDEATHSIG follows the *thread* that forked: start boards from a thread that outlives them
+    (the main thread), not from a short-lived worker.
+    """
+    if _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != parent:
         os._exit(1)
 
 
@@ -147,8 +156,6 @@ class QemuBoard:
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + START_TIMEOUT_S
         seen = b""
-        import select
-
         while True:
             match = _PTY_RE.search(seen)
             if match:
@@ -184,9 +191,9 @@ class QemuBoard:
         proc = self.proc
         if proc is None or proc.stdout is None:
             return
+        fd = proc.stdout.fileno()
         try:
-            stream = proc.stdout
-            for chunk in iter(lambda: os.read(stream.fileno(), 4096), b""):
+            while chunk := os.read(fd, 4096):
                 if self._log:
                     self._log.write(chunk)
                     self._log.flush()
@@ -225,8 +232,8 @@ class QemuBoard:
             try:
                 os.killpg(pgid, signal.SIGTERM)
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except ProcessLookupError:
-                pass
+            except ProcessLookupError:  # it had exited (and been reaped) already
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 os.killpg(pgid, signal.SIGKILL)
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
