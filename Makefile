@@ -35,8 +35,8 @@ demo: setup-demo
 	$(BIN)/hkdeploy demo -c configs/demo.json --job-dir $(JOB_DIR)
 
 lint: setup
-	$(BIN)/ruff check hkdeploy tests $(wildcard bench) examples
-	$(BIN)/ruff format --check hkdeploy tests $(wildcard bench) examples
+	$(BIN)/ruff check hkdeploy tests tools $(wildcard bench) examples
+	$(BIN)/ruff format --check hkdeploy tests tools $(wildcard bench) examples
 
 typecheck: setup
 	$(BIN)/mypy
@@ -47,7 +47,7 @@ pytest: setup
 # The edit-test loop: no TensorFlow conversion, no host-port streaming, no emulator (markers set in
 # tests/conftest.py); under a minute.
 test-fast: setup
-	$(BIN)/ruff check hkdeploy tests $(wildcard bench) examples
+	$(BIN)/ruff check hkdeploy tests tools $(wildcard bench) examples
 	$(BIN)/pytest -q -m "not slow"
 
 test: lint typecheck $(EXTRA_TESTS) pytest

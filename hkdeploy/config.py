@@ -5,7 +5,7 @@ Rules:
   training-only fields are accepted and reported once as ignored.
 - ``--set key.path=value`` values are typed by the schema (``--set frame_size=640`` is an int,
   ``--set quantization.format=int16x8`` a string, ``--set class_names='["a","b"]'`` a list).
-- Precedence: ``--job-dir`` > ``--set`` > file > environment (NEURALSPOT_ROOT) > defaults; ``config show``
+- Precedence: ``--job-dir`` > ``--set`` > file > environment (NEURALSPOT_ROOT, HK_TFLM_ROOT, HK_TFLM_DOWNLOADS) > defaults; ``config show``
   reports where each value came from.
 - Paths: see ``hkdeploy.params``.
 """
@@ -422,6 +422,14 @@ def load_params(
         if isinstance(raw["firmware"], dict):
             raw["firmware"]["neuralspot_root"] = os.environ["NEURALSPOT_ROOT"]
             sources["firmware.neuralspot_root"] = "env"
+
+    for key, var in (("tflm_root", "HK_TFLM_ROOT"), ("tflm_downloads", "HK_TFLM_DOWNLOADS")):
+        fw = raw.get("firmware")
+        if os.environ.get(var) and not (isinstance(fw, dict) and fw.get(key)):
+            raw.setdefault("firmware", {})
+            if isinstance(raw["firmware"], dict):
+                raw["firmware"][key] = os.environ[var]
+                sources[f"firmware.{key}"] = "env"
 
     if not isinstance(raw["job_dir"], str | Path):
         raise ConfigError(f"{where}: job_dir must be a folder path, got {raw['job_dir']!r}")

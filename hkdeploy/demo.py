@@ -82,6 +82,7 @@ class LinkBackend(Backend):
 
     def __enter__(self) -> Backend:
         from hkdeploy.platforms import connect, open_devices, platform_of, target_board
+        from hkdeploy.platforms.base import counter_from_hello
 
         params = self.params.model_copy(update={"backend": self.backend})
         board = target_board(params, self.board)
@@ -91,7 +92,7 @@ class LinkBackend(Backend):
         )
         self.dev = self.stack.enter_context(connect(params, urls[0]))
         hello = self.dev.check_ready(self.export.sha256)
-        self.counter = platform_of(board).counter(board)
+        self.counter = counter_from_hello(hello.counter_kind, hello.board, platform_of(board).counter(board))
         self.label = f"{hello.board} over {urls[0]}"
         self.dtype = np.dtype(self.export.model.output.dtype)
         return self

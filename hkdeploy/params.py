@@ -185,6 +185,27 @@ class LinkParams(HKModel):
     usb_vid: int | None = Field(None, ge=0, le=0xFFFF, description="USB vendor id for discovery")
     usb_pid: int | None = Field(None, ge=0, le=0xFFFF, description="USB product id for discovery")
     serial_number: str | None = Field(None, description="USB serial number to pick one of several boards")
+    window: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="RUN requests in flight on one link (None = the credits the device grants in HELLO; 1 = one per round trip)",
+    )
+
+
+class LabParams(HKModel):
+    """A lab farm run by labgrid: boards reached through places on a coordinator."""
+
+    coordinator: str | None = Field(
+        None,
+        description="labgrid coordinator address host:port (None = $LG_COORDINATOR, else 127.0.0.1:20408)",
+    )
+    connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to reach the coordinator and get its places"
+    )
+    acquire_timeout: float = Field(
+        20.0, gt=0, description="Seconds for acquiring a place until its serial port is served"
+    )
 
 
 class FirmwareParams(HKModel):
@@ -206,6 +227,25 @@ class FirmwareParams(HKModel):
         gt=0,
         description="Tensor arena the firmware reserves, in bytes (default: the export's board arena); "
         "for experiments: a build whose arena does not allocate is refused at HELLO",
+    )
+    tflm_root: Path | None = Field(
+        None,
+        description="Upstream tflite-micro tree for TFLM built from source (default: $HK_TFLM_ROOT); emulated boards",
+    )
+    tflm_downloads: Path | None = Field(
+        None,
+        description="Folder laid out as TFLM's downloads/ (cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy); default: $HK_TFLM_DOWNLOADS, else <tflm_root>/tensorflow/lite/micro/tools/make/downloads",
+    )
+    cmsis_nn_root: Path | None = Field(None, description="CMSIS-NN tree (default: <tflm_downloads>/cmsis_nn)")
+    cmsis_root: Path | None = Field(None, description="CMSIS_6 tree (default: <tflm_downloads>/cmsis)")
+    flatbuffers_root: Path | None = Field(
+        None, description="flatbuffers tree with TFLM's patch (default: <tflm_downloads>/flatbuffers)"
+    )
+    gemmlowp_root: Path | None = Field(None, description="gemmlowp tree (default: <tflm_downloads>/gemmlowp)")
+    ruy_root: Path | None = Field(None, description="ruy tree (default: <tflm_downloads>/ruy)")
+    tflm_kernels: Literal["cmsis_nn", "reference"] = Field(
+        "cmsis_nn",
+        description="Kernels of TFLM built from source: cmsis_nn (optimized; Helium on Cortex-M55) or reference",
     )
 
 
@@ -314,6 +354,7 @@ class DeployParams(HKModel):
     board: BoardParams = Field(default_factory=BoardParams, description="Target board")
     link: LinkParams = Field(default_factory=LinkParams, description="Serial link")
     firmware: FirmwareParams = Field(default_factory=FirmwareParams, description="Firmware build")
+    lab: LabParams = Field(default_factory=LabParams, description="Lab farm (labgrid places)")
     mlperf: MlperfParams = Field(default_factory=MlperfParams, description="MLPerf Tiny DUT mode")
     runner: NamedParams = Field(
         default_factory=lambda: NamedParams(name="jlink"), description="Flash runner (jlink or pyocd)"

@@ -20,6 +20,7 @@ import os
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,10 @@ from hkdeploy.console import info, progress
 from hkdeploy.contracts import EXPORT_REPORT, ExportManifest, TestData, load_export, load_test_data
 from hkdeploy.errors import CheckFailed, DeviceError, UserError
 from hkdeploy.fsutil import write_json, write_text
+from hkdeploy.link.pipeline import run_many
 from hkdeploy.params import DeployParams
 from hkdeploy.platforms import Counter, connect, open_devices, platform_of, target_board
+from hkdeploy.platforms.base import counter_from_hello
 
 RESUME_HINT = "start afresh (drop --resume)"
 
@@ -126,8 +129,12 @@ def stream(
     resume: bool,
     devices: int,
     show_progress: bool,
+    guard: Callable[[], None] | None = None,
 ) -> Stream:
     """Send every test frame not yet done to the run's devices; results go to results.jsonl as they come.
+
+    ``guard`` is called before each sample is recorded and may raise to stop the run (e.g. a lab
+    place's lock was lost with its coordinator); results so far stay on disk for ``--resume``.
 
     Raises:
         UserError: results of another export with ``resume``. DeviceError: a device failed or
@@ -156,16 +163,19 @@ def stream(
             with connect(params, url) as dev:
                 h = dev.check_ready(export.sha256)
                 with st.lock:
-                    for key in ("board", "arena_size", "arena_used", "build_id", "cpu_hz"):
+                    for key in ("board", "arena_size", "arena_used", "build_id", "cpu_hz", "counter_kind"):
                         st.device.setdefault(key, getattr(h, key))
-                for i in ids:
+                # pipelined: up to link.window (default: the device's credits) RUNs in flight
+                frames = (raw[i].tobytes() for i in ids)
+                for i, r in zip(ids, run_many(dev, frames, params.link.window), strict=True):
                     if time.monotonic() > deadline:
                         raise DeviceError(
                             f"validate exceeded link.run_timeout ({run_timeout:g} s) with {len(st.done)} of {n} "
                             "frames done",
                             hint="raise link.run_timeout, or continue with --resume",
                         )
-                    r = dev.run(raw[i].tobytes())
+                    if guard is not None:
+                        guard()
                     rec = {
                         "sample": i,
                         "label": y[i].tolist(),
@@ -244,6 +254,7 @@ def validate(
     sim_boards: int = 1,
     show_progress: bool = True,
     board: str | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> ValidateResult:
     """Stream the test set to the target's devices, then summarise (see the module doc).
 
@@ -265,8 +276,11 @@ def validate(
         resume=resume,
         devices=sim_boards,
         show_progress=show_progress,
+        guard=guard,
     )
     counter = platform_of(target).counter(target)
+    if "counter_kind" in st.device:
+        counter = counter_from_hello(int(st.device["counter_kind"]), str(st.device.get("board")), counter)
     summary = summarize(params, export, data, st, counter)
     out = params.validate_dir
     write_reports(out, summary, params)

@@ -20,7 +20,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # A test is `slow` (left out of `make test-fast`) when it converts with TensorFlow, streams through
 # a host port or runs an emulator: it uses one of these fixtures (directly or through others), or
 # its module says `pytestmark = pytest.mark.slow`.
-SLOW_FIXTURES = {"exported_demo", "qemu_images", "tflm_trees"}
+SLOW_FIXTURES = {"exported_demo", "qemu_elfs", "qemu_boards", "tflm_trees"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

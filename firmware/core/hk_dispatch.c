@@ -12,6 +12,11 @@
 #include "hk_platform.h"
 
 _Static_assert(HK_PERF_MAX_RUNS >= 1u && HK_PERF_MAX_RUNS <= 0xFFFFu, "HK_PERF_MAX_RUNS");
+_Static_assert(HK_PERF_MAX_WARMUP <= 0xFFFFu, "HK_PERF_MAX_WARMUP");
+
+/* The engine's last error text (TFLM's message), repeated as a LOG on HELLO while init has failed,
+ * so a host that connects after boot still learns why. Engines without one keep this default. */
+__attribute__((weak)) const char *hk_engine_error_text(void) { return NULL; }
 _Static_assert(HK_MAX_DIMS == 6, "hk_wire_tensor_t carries 6 dims");
 _Static_assert(sizeof(hk_hello_rsp_t) <= HK_DEFAULT_PAYLOAD, "HELLO (exempt from negotiation) must fit the default payload");
 
@@ -78,6 +83,12 @@ static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_
     /* The packed struct's memory is the wire layout on a little-endian CPU (all Cortex-M are). */
     memcpy(rsp_buf, &rsp, sizeof rsp);
     *rsp_len = sizeof rsp;
+    if (s_info.status != HK_ENGINE_OK) {
+        const char *why = hk_engine_error_text();
+        if (why != NULL) {
+            hk_core_log(why); /* a LOG event before the answer: the reason init failed */
+        }
+    }
     if (version != HK_PROTOCOL_VERSION) {
         return HK_STATUS_VERSION; /* described anyway, so the host can name both versions */
     }
@@ -179,7 +190,7 @@ static uint16_t on_perf(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rs
     }
     uint16_t warmup = hk_get_u16(req);
     uint16_t runs = hk_get_u16(req + 2);
-    if (runs == 0u || runs > HK_PERF_MAX_RUNS) {
+    if (runs == 0u || runs > HK_PERF_MAX_RUNS || warmup > HK_PERF_MAX_WARMUP) {
         return HK_STATUS_BAD_REQUEST;
     }
     for (uint32_t i = 0; i < (uint32_t)warmup + runs; i++) {

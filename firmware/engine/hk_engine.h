@@ -53,7 +53,8 @@ typedef enum {
 typedef struct {
     int32_t status;              /* hk_engine_status_t of init (AllocateTensors) */
     uint32_t arena_size;         /* bytes reserved for the tensor arena */
-    uint32_t arena_used;         /* bytes the interpreter actually used (0 if unknown) */
+    uint32_t arena_used;         /* bytes the interpreter used (0 if unknown); when the arena was too
+                                    small: at least the bytes needed (arena_size + the shortfall) */
     uint32_t model_size;         /* bytes of the model flatbuffer */
     uint8_t model_sha256[32];    /* SHA-256 of the model flatbuffer, as exported */
     hk_tensor_info_t input;
@@ -63,7 +64,9 @@ typedef struct {
 /* Initialise the interpreter (once; again after hk_engine_reset). Fills *info even on failure. */
 int32_t hk_engine_init(hk_engine_info_t *info);
 
-/* Buffers owned by the engine; valid after a successful init. */
+/* Buffers owned by the engine; valid after a successful init. The input stays as written until
+ * the next write: every invoke runs on it (an engine whose runtime reuses the input tensor's memory
+ * keeps its own copy). */
 uint8_t *hk_engine_input(void);
 const uint8_t *hk_engine_output(void);
 
@@ -74,6 +77,10 @@ int32_t hk_engine_invoke(uint32_t *cycles);
 
 /* Tear down and re-initialise state (RESET command). */
 void hk_engine_reset(void);
+
+/* The engine's last error message (e.g. TFLM's "Requested: 8736, available 5684, missing: 3052"),
+ * NULL if none. Optional: the core has a weak default returning NULL. */
+const char *hk_engine_error_text(void);
 
 #ifdef __cplusplus
 }

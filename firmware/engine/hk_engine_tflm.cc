@@ -7,6 +7,15 @@
  * (hk_platform_cycles(): DWT/PMU cycles on Apollo, SysTick ticks under QEMU; HELLO says which).
  * Arena placement is the platform's: its hk_engine_platform.h (when the include path has one)
  * defines HK_ARENA_ATTR, e.g. the neuralSPOT platform's .sram_bss for large arenas.
+ *
+ * The engine owns a copy of the input (hk_engine_input()) and copies it into TFLM's input tensor
+ * before every Invoke(): TFLM reuses the input tensor's memory for later activations, so after one
+ * Invoke() the tensor no longer holds the input (INVOKE / PERF without a fresh input would run on
+ * activations). With -DHK_TFLM_LOG_CALLBACK=1 (TFLM built with cortex_m_generic's debug_log.cc, as
+ * hkdeploy.platforms.tflm_lib does) TFLM's messages are forwarded line by line as LOG events
+ * (hk_core_log) and the last one is kept for hk_engine_error_text() (HELLO repeats it); when an
+ * allocation fails, arena_used reports at least the bytes needed: arena_size + the shortfall TFLM
+ * names ("missing: N").
  */
 #include <new>
 #include <stdint.h>
@@ -24,6 +33,11 @@
 
 #ifndef HK_ARENA_SIZE
 #define HK_ARENA_SIZE HK_MODEL_ARENA_SIZE
+#endif
+
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+#include "../core/hk_core.h"
+#include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
 #endif
 
 #if defined(__has_include)
@@ -45,6 +59,52 @@ HkModelOpResolver *s_resolver = nullptr;
 TfLiteTensor *s_input = nullptr;
 TfLiteTensor *s_output = nullptr;
 int32_t s_status = HK_ENGINE_ERR_NOT_READY;
+alignas(16) uint8_t s_input_copy[HK_MODEL_INPUT_BYTES]; /* the input the host sent, kept intact */
+
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+#define HK_LOG_LINE 160u
+char s_log_line[HK_LOG_LINE];      /* the line being assembled from DebugLog pieces */
+size_t s_log_len = 0u;
+char s_last_error[HK_LOG_LINE];    /* the last complete line (NUL-terminated) */
+uint32_t s_missing = 0u;           /* largest "missing: N" TFLM reported since init */
+
+uint32_t parse_missing(const char *line) {
+    const char *p = strstr(line, "missing: ");
+    if (p == nullptr) {
+        return 0u;
+    }
+    uint32_t v = 0u;
+    for (p += 9; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10u + static_cast<uint32_t>(*p - '0');
+    }
+    return v;
+}
+
+void flush_log_line() {
+    if (s_log_len == 0u) {
+        return;
+    }
+    s_log_line[s_log_len] = '\0';
+    memcpy(s_last_error, s_log_line, s_log_len + 1u);
+    const uint32_t missing = parse_missing(s_log_line);
+    if (missing > s_missing) {
+        s_missing = missing;
+    }
+    s_log_len = 0u;
+    hk_core_log(s_last_error);
+}
+
+/* TFLM's DebugLog callback: pieces of text, a line ends with "\r\n" (MicroPrintf). */
+void on_tflm_log(const char *text) {
+    for (; *text != '\0'; text++) {
+        if (*text == '\r' || *text == '\n') {
+            flush_log_line();
+        } else if (s_log_len < HK_LOG_LINE - 1u) {
+            s_log_line[s_log_len++] = *text;
+        }
+    }
+}
+#endif
 
 void fill_tensor(hk_tensor_info_t *t, const TfLiteTensor *src) {
     memset(t, 0, sizeof *t);
@@ -93,6 +153,12 @@ void teardown() {
 extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
     teardown();
     fill_static(info);
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+    RegisterDebugLogCallback(on_tflm_log);
+    s_log_len = 0u;
+    s_last_error[0] = '\0';
+    s_missing = 0u;
+#endif
     const tflite::Model *model = tflite::GetModel(HK_MODEL_DATA);
     if (model->version() != TFLITE_SCHEMA_VERSION) {
         s_status = info->status = HK_ENGINE_ERR_MODEL_SCHEMA;
@@ -107,6 +173,12 @@ extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
     if (s_interp->AllocateTensors() != kTfLiteOk) {
         /* arena too small or an op missing: report how much was needed so far */
         info->arena_used = static_cast<uint32_t>(s_interp->arena_used_bytes());
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+        flush_log_line();
+        if (s_missing > 0u) { /* the arena was too small: at least arena_size + the shortfall */
+            info->arena_used = HK_ARENA_SIZE + s_missing;
+        }
+#endif
         s_status = info->status = HK_ENGINE_ERR_ALLOCATE;
         return s_status;
     }
@@ -125,7 +197,15 @@ extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
 }
 
 extern "C" uint8_t *hk_engine_input(void) {
-    return s_input != nullptr ? s_input->data.uint8 : nullptr;
+    return s_input != nullptr ? s_input_copy : nullptr;
+}
+
+extern "C" const char *hk_engine_error_text(void) {
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+    return s_last_error[0] != '\0' ? s_last_error : nullptr;
+#else
+    return nullptr;
+#endif
 }
 
 extern "C" const uint8_t *hk_engine_output(void) {
@@ -136,6 +216,7 @@ extern "C" int32_t hk_engine_invoke(uint32_t *cycles) {
     if (s_status != HK_ENGINE_OK) {
         return HK_ENGINE_ERR_NOT_READY;
     }
+    memcpy(s_input->data.uint8, s_input_copy, HK_MODEL_INPUT_BYTES); /* Invoke() clobbers it */
     const uint32_t start = hk_platform_cycles();
     const TfLiteStatus st = s_interp->Invoke();
     *cycles = hk_platform_cycles() - start; /* unsigned wrap-around gives the right difference */

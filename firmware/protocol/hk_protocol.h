@@ -1,6 +1,6 @@
 /*
  * hk_protocol.h - the hkdeploy wire protocol, version 2.
- * GENERATED from firmware/protocol/spec.yaml by `python -m hkdeploy.link.codegen` -- do not edit.
+ * GENERATED from firmware/protocol/spec.yaml by `python -m tools.gen_protocol` -- do not edit.
  *
  * Packet on the wire: COBS(header + payload + crc32) followed by the delimiter 0x00.
  * All integers little-endian; structs are packed and their sizes checked below.

@@ -5,8 +5,10 @@ TensorFlow/Keras are imported here, lazily: nothing outside ``hkdeploy.export`` 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,11 +53,40 @@ def _custom_objects() -> dict[str, Any]:
     return {}
 
 
-def load_keras_model(path: Path | None) -> Any:
-    """Load a Keras model.
+_KERAS_MODULES = ("keras", "builtins", "hkdeploy")
+
+
+def needs_custom_layers(path: Path) -> bool:
+    """Whether loading ``path`` needs neuralspot-edge imported (it drags tf_keras in: ~0.3 s + memory).
+
+    A ``.keras`` file names each object's module in its config.json: only objects from outside Keras
+    (and hkdeploy's own QAT layers) need it. Other formats cannot be read without TensorFlow: yes.
+    """
+    if path.is_dir() or path.suffix != ".keras":
+        return True
+    try:
+        with zipfile.ZipFile(path) as zf:
+            config = json.loads(zf.read("config.json"))
+    except Exception:  # unreadable here: let Keras load it (and report why), with every layer known
+        return True
+    stack: list[Any] = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            module = node.get("module")
+            if isinstance(module, str) and not module.startswith(_KERAS_MODULES):
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def check_model_path(path: Path | None) -> Path:
+    """The configured model file, checked without TensorFlow.
 
     Raises:
-        UserError: no model_file configured, the file is missing, or it cannot be loaded.
+        UserError: no model_file configured, or the file is missing.
     """
     if path is None:
         raise UserError("no model_file in the config", hint='set "model_file" to your .keras file')
@@ -64,26 +95,31 @@ def load_keras_model(path: Path | None) -> Any:
             f"model_file {path} does not exist", hint="check the path (relative to the config file)"
         )
     check_model_file(path)
+    return path
+
+
+def load_keras_model(path: Path | None) -> Any:
+    """Load a Keras model.
+
+    Raises:
+        UserError: no model_file configured, the file is missing, or it cannot be loaded.
+    """
+    path = check_model_path(path)
     keras = import_keras()
-    _custom_objects()
+    custom = needs_custom_layers(path)
+    if custom:
+        _custom_objects()
     try:
-        if path.is_dir():
-            layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
-            spec = _saved_model_input_shape(path)
-            inputs = keras.Input(shape=spec[1:], batch_size=1)
-            out = layer(inputs)
-            if isinstance(out, dict):
-                out = next(iter(out.values()))
-            return keras.Model(inputs, out)
-        if path.suffix not in (".keras", ".h5", ".hdf5"):
-            raise UserError(
-                f"model_file {path} has an unsupported type '{path.suffix}'",
-                hint="give a .keras or .h5 file, or a SavedModel folder",
-            )
-        return keras.models.load_model(path, compile=False)
+        return _load(keras, path)
     except UserError:
         raise
     except Exception as exc:
+        if not custom:  # a layer our scan did not recognise as custom: retry with neuralspot-edge
+            _custom_objects()
+            try:
+                return _load(keras, path)
+            except Exception:
+                pass
         raise UserError(
             f"cannot load model_file {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
             hint="is it a Keras 3 model file? Custom layers must be importable (register them with "
@@ -144,6 +180,23 @@ def check_model_file(path: Path) -> None:
                 f"model_file {path} is not an HDF5 file (it does not start with the HDF5 signature)",
                 hint="save the model again with model.save('model.h5'), or copy the file again",
             )
+
+
+def _load(keras: Any, path: Path) -> Any:
+    if path.is_dir():
+        layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+        spec = _saved_model_input_shape(path)
+        inputs = keras.Input(shape=spec[1:], batch_size=1)
+        out = layer(inputs)
+        if isinstance(out, dict):
+            out = next(iter(out.values()))
+        return keras.Model(inputs, out)
+    if path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise UserError(
+            f"model_file {path} has an unsupported type '{path.suffix}'",
+            hint="give a .keras or .h5 file, or a SavedModel folder",
+        )
+    return keras.models.load_model(path, compile=False)
 
 
 def _saved_model_input_shape(path: Path) -> list[int]:

@@ -1,6 +1,6 @@
 """The hkdeploy wire protocol, version 2: constants, status codes and message layouts.
 
-GENERATED from firmware/protocol/spec.yaml by ``python -m hkdeploy.link.codegen`` -- do not edit.
+GENERATED from firmware/protocol/spec.yaml by ``python -m tools.gen_protocol`` -- do not edit.
 All integers are little-endian.
 """
 

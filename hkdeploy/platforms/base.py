@@ -59,6 +59,28 @@ class Counter:
     real_time: bool
 
 
+def counter_from_hello(kind: int, board_name: str, fallback: Counter) -> Counter:
+    """What a device's timings are, from the ``counter_kind`` it reports in HELLO (the device knows
+    best: a board with its debug domain off has no counter even where the platform would have one)."""
+    if kind == 0:
+        return Counter("none", f"no cycle counter on {board_name}: latency not measured (shown as 0)", False)
+    if kind == 2:
+        return Counter(
+            "host ns", "host time of the virtual EVB (x86 TFLM runtime), not the board's latency", False
+        )
+    if kind == 3:
+        return Counter(
+            "instructions",
+            f"SysTick ticks of emulated {board_name} under QEMU -icount, not Apollo latency",
+            False,
+        )
+    if kind == 1:
+        return (
+            fallback if fallback.real_time else Counter("cycles", f"core cycle counter of {board_name}", True)
+        )
+    return fallback
+
+
 class Platform(ABC):
     """A kind of target. Subclasses are registered in ``hkdeploy.platforms``."""
 

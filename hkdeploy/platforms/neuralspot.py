@@ -187,7 +187,10 @@ class NeuralSpotPlatform(Platform):
             )
         except HkDeployError as exc:
             checks.append(Check("flash runner", False, exc.message, exc.hint or ""))
-        return checks + serial_checks(params, board)
+        from hkdeploy.doctor import tflm_source_checks
+
+        # TFLM from source is optional for a board (the SDK's library is the default)
+        return checks + serial_checks(params, board) + tflm_source_checks(params, required=False)
 
     def device_count(self, requested: int) -> int:
         return 1

@@ -12,15 +12,18 @@ as instructions on emulated Cortex-M, never as Apollo latency.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hkdeploy.boards import Board
 from hkdeploy.errors import ToolError
 from hkdeploy.params import DeployParams
 from hkdeploy.platforms.base import BuiltFirmware, Check, Counter, Platform
+
+if TYPE_CHECKING:
+    from hkdeploy.platforms.tflm_lib import TflmTrees
 
 QEMU = "qemu-system-arm"
 QEMU_HINT = "apt-get install qemu-system-arm"
@@ -28,15 +31,11 @@ ARM_GCC_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi libstd
 TFLM_HINT = (
     "the emulated Cortex-M runs upstream TFLM built from source: fetch tflite-micro and the trees its make "
     "downloads (CMSIS-NN, CMSIS_6, flatbuffers, gemmlowp, ruy) and set HK_TFLM_ROOT / HK_TFLM_DOWNLOADS "
-    "or firmware.tflm_root / firmware.tflm_downloads (docs/firmware.md, 'TFLM from source'); never "
-    "neuralSPOT's prebuilt libraries, which are licensed for Ambiq CPUs only"
+    "or firmware.tflm_root / firmware.tflm_downloads (docs/tflm.md); never neuralSPOT's prebuilt "
+    "libraries, which are licensed for Ambiq CPUs only"
 )
-
-
-def tflm_root(params: DeployParams) -> Path | None:
-    """The upstream tflite-micro tree (config, else $HK_TFLM_ROOT), or None."""
-    value = getattr(params.firmware, "tflm_root", None) or os.environ.get("HK_TFLM_ROOT")
-    return Path(value).expanduser() if value else None
+ELF = "hk_qemu.elf"
+CORES = {"cortex-m4f": "cortex-m4", "cortex-m55": "cortex-m55"}
 
 
 class QemuPlatform(Platform):
@@ -50,7 +49,7 @@ class QemuPlatform(Platform):
         core = "Cortex-M55" if board.core == "cortex-m55" else "Cortex-M4"
         return Counter(
             "instructions",
-            f"instructions on emulated {core} (QEMU -icount), not Apollo latency",
+            f"SysTick ticks of emulated {core} under QEMU -icount (instructions), not Apollo latency",
             real_time=False,
         )
 
@@ -61,16 +60,28 @@ class QemuPlatform(Platform):
             )
         return board.qemu_machine
 
+    def _trees(self, params: DeployParams) -> TflmTrees:
+        from hkdeploy.platforms.tflm_lib import TflmTrees
+
+        return TflmTrees.from_params(params.firmware)
+
     def preflight(self, params: DeployParams, board: Board) -> None:
+        from hkdeploy.platforms.tflm_lib import check_trees
+
         self._machine(board)
-        if shutil.which("arm-none-eabi-gcc") is None:
+        if shutil.which("arm-none-eabi-gcc") is None or shutil.which("arm-none-eabi-g++") is None:
             raise ToolError(
-                f"arm-none-eabi-gcc is not installed (needed to build for {board.name})", hint=ARM_GCC_HINT
+                f"the Arm GNU toolchain is not installed (needed to build for {board.name})",
+                hint=ARM_GCC_HINT,
             )
-        root = tflm_root(params)
-        if root is None or not (root / "tensorflow" / "lite" / "micro").is_dir():
-            where = f"{root} is not a tflite-micro tree" if root else "no tflite-micro tree is configured"
-            raise ToolError(f"cannot build the TFLM engine for {board.name}: {where}", hint=TFLM_HINT)
+        missing = [
+            t
+            for t in check_trees(self._trees(params), params.firmware.tflm_kernels)
+            if t.required and not t.found
+        ]
+        if missing:
+            what = "; ".join(f"{t.name}: {t.detail}" for t in missing)
+            raise ToolError(f"cannot build the TFLM engine for {board.name}: {what}", hint=TFLM_HINT)
 
     def build(
         self,
@@ -83,26 +94,79 @@ class QemuPlatform(Platform):
         dry_run: bool,
         log: Path,
     ) -> BuiltFirmware:
-        self.preflight(params, board)
-        raise ToolError(f"building the TFLM engine for {board.name} is not available yet", hint=TFLM_HINT)
+        from hkdeploy.build import tool_version
+        from hkdeploy.platforms.qemu_build import build_qemu_firmware
+        from hkdeploy.platforms.tflm_lib import engine_build, export_ops, library_for
+
+        machine = self._machine(board)
+        project = project or out / "project"
+        elf = out / ELF
+        if dry_run:
+            return BuiltFirmware(elf, ["arm-none-eabi-g++", "...", "-o", str(elf)])
+        core = CORES.get(board.core)
+        if core is None:
+            raise ToolError(f"board {board.name} has core {board.core}; QEMU builds cortex-m4f or cortex-m55")
+        lib = library_for(params, core, ops=export_ops(params.export_dir))
+        eng = engine_build(lib, project / "model")
+        defines = dict(eng.defines)
+        if params.firmware.arena_size:
+            defines["HK_ARENA_SIZE"] = params.firmware.arena_size
+        built = build_qemu_firmware(
+            machine,
+            [project / "engine" / "hk_engine_tflm.cc"],
+            elf,
+            include_dirs=eng.include_dirs,
+            defines=defines,
+            libs=eng.libs,
+            board_name=board.name,
+            build_id=build_id,
+            log=log,
+        )
+        if board.app_bytes and built.sizes.get("text", 0) + built.sizes.get("data", 0) > board.app_bytes:
+            from hkdeploy.errors import CheckFailed
+
+            raise CheckFailed(
+                f"the firmware does not fit {board.name}'s code memory ({board.app_bytes} B)",
+                hint="use a smaller model or qemu_m4 (4 MB)",
+            )
+        return BuiltFirmware(
+            elf,
+            built.commands[-1].argv if built.commands else [],
+            built.sizes,
+            {
+                "toolchain": tool_version("arm-none-eabi-gcc"),
+                "qemu_machine": machine,
+                "tflm_library": {
+                    "key": lib.key,
+                    "core": lib.core,
+                    "kernels": lib.kernels,
+                    "path": str(lib.path),
+                },
+            },
+        )
 
     def checks(self, params: DeployParams, board: Board, runner: str | None = None) -> list[Check]:
-        from hkdeploy.doctor import tool_check
+        from hkdeploy.doctor import tflm_source_checks, tool_check
 
-        root = tflm_root(params)
-        ok = root is not None and (root / "tensorflow" / "lite" / "micro").is_dir()
         return [
             tool_check("QEMU", QEMU, QEMU_HINT),
-            tool_check("Arm toolchain", "arm-none-eabi-gcc", ARM_GCC_HINT),
-            Check(
-                "TFLM sources (upstream)",
-                ok,
-                str(root) if ok else (f"{root}: no tensorflow/lite/micro" if root else "not configured"),
-                TFLM_HINT,
-            ),
+            tool_check("Arm toolchain (C)", "arm-none-eabi-gcc", ARM_GCC_HINT),
+            tool_check("Arm toolchain (C++)", "arm-none-eabi-g++", ARM_GCC_HINT),
+            *tflm_source_checks(params, required=True),
         ]
 
     @contextlib.contextmanager
     def launch(self, params: DeployParams, board: Board, count: int, log_dir: Path) -> Iterator[list[str]]:
-        raise ToolError(f"no firmware for {board.name} can be built yet", hint=TFLM_HINT)
-        yield []
+        from hkdeploy.build import ensure_built
+        from hkdeploy.platforms.qemu_process import QemuBoard
+
+        elf = ensure_built(params, board)
+        machine = self._machine(board)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            urls = []
+            for i in range(max(1, count)):
+                qb = QemuBoard(elf, machine, log_path=log_dir / f"qemu{i}.log")
+                stack.enter_context(qb)
+                urls.append(qb.url)
+            yield urls

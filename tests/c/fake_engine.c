@@ -43,6 +43,11 @@ int32_t hk_engine_init(hk_engine_info_t *info) {
 
 uint8_t *hk_engine_input(void) { return s_in; }
 
+/* What a TFLM engine keeps from its reporter when init fails (the core repeats it on HELLO). */
+const char g_fake_error_text[] = "Failed to allocate tail memory. Requested: 8736, available 5684, missing: 3052";
+
+const char *hk_engine_error_text(void) { return g_fake_alloc_status ? g_fake_error_text : NULL; }
+
 const uint8_t *hk_engine_output(void) { return s_out; }
 
 #if defined(HK_FAKE_ENGINE_FAULTS) && HK_FAKE_ENGINE_FAULTS

@@ -113,7 +113,9 @@ def expected(data: bytes, invokes: int) -> bytes:
 
 def test_hello_describes_the_device(pipe: Pipe) -> None:
     h = hello(pipe, host_max=1024)
-    assert h.protocol_version == p.PROTOCOL_VERSION and h.max_payload == 1024 and h.rx_credits == 1
+    assert (
+        h.protocol_version == p.PROTOCOL_VERSION and h.max_payload == 1024 and h.rx_credits == 4
+    )  # HK_RX_CREDITS default
     assert h.alloc_status == 0 and h.arena_size == 4096 and h.arena_used == 3000 and h.cpu_hz == 96_000_000
     assert h.counter_kind == 1  # the pipe platform (a test double) claims MCU cycles at 96 MHz
     assert h.model_sha256 == bytes(range(32)) and h.board == "test-double" and h.build_id == "pipe"
@@ -151,7 +153,7 @@ def test_run_chunked_with_credits(pipe: Pipe) -> None:
         assert pkt.status == p.Status.OK
         if not last:
             ack = p.SetInputResponse.unpack(pkt.payload)
-            assert ack.received == offset + step and ack.credits == 1
+            assert ack.received == offset + step and ack.credits == 4
     assert p.RunResponse.unpack(pkt.payload).data == expected(data, 1)
     # a payload above the negotiated size is refused, not buffered
     big = pipe.request(p.MsgType.RUN, p.RunRequest(0, data).pack())

@@ -49,6 +49,9 @@ DEFINES += HK_ARENA_TCM_MAX=393216u
 endif
 ifeq ($(HK_LINK),uart)
 DEFINES += HK_LINK_UART=1
+# a bare UART has no flow control and ns-uart's ring buffer is not sized for several frames: the
+# device grants one credit (the host waits for each answer); USB CDC flow-controls, so it pipelines
+DEFINES += HK_RX_CREDITS=1u
 else
 DEFINES += HK_LINK_UART=0
 endif
