@@ -84,13 +84,19 @@ def devices_cmd(
 @mlperf_group.command("check")
 @with_params("mlperf-check")
 @click.option("--port", help="Serial port of a board running the DUT image (default: the virtual EVB)")
+@click.option("--board", help="Board whose DUT to start or find (e.g. qemu_m4; default: the config's target)")
 @click.option("--count", type=click.IntRange(1), help="Inputs to compare (default mlperf.check_size)")
 @click.option("--iterations", type=click.IntRange(1), default=10, show_default=True, help="Timed inferences")
 @click.option("--warmups", type=click.IntRange(0), default=2, show_default=True, help="Warm-up inferences")
 def check_cmd(
-    loaded: LoadedConfig, port: str | None, count: int | None, iterations: int, warmups: int
+    loaded: LoadedConfig,
+    port: str | None,
+    board: str | None,
+    count: int | None,
+    iterations: int,
+    warmups: int,
 ) -> None:
     """Drive the DUT as the runner does (name, profile, db load, infer, results); compare with the golden."""
     from hkdeploy.mlperf.check import check
 
-    check(loaded.params, port, count, iterations, warmups)
+    check(loaded.params, port, count, iterations, warmups, board_name=board)

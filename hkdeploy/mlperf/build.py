@@ -2,7 +2,8 @@
 
 The same flow as ``hkdeploy.build.build`` (rendered project, manifest, stale checks) with the DUT
 front end (``firmware/dut``) in place of the binary link core, on the board's platform: ``host``
-(gcc, ``-DHK_APP_MLPERF=1``) or ``neuralspot`` (``HK_APP=mlperf``, always on the UART). Its output goes
+(gcc, ``-DHK_APP_MLPERF=1``), ``qemu`` (the emulated Cortex-M with upstream TFLM, ``HK_APP_MLPERF``)
+or ``neuralspot`` (``HK_APP=mlperf``, always on the UART). Its output goes
 to ``job_dir/firmware/<board>-mlperf`` so the link firmware and the DUT image live side by side.
 No TensorFlow here.
 """
@@ -35,7 +36,7 @@ from hkdeploy.platforms import BuiltFirmware, Platform, platform_of, target_boar
 from hkdeploy.proc import Command, git_head, run
 
 APP = "mlperf"
-PLATFORMS = ("host", "neuralspot")
+PLATFORMS = ("host", "neuralspot", "qemu")
 
 
 def out_dir(params: DeployParams, board: Board) -> Path:
@@ -86,6 +87,58 @@ def _build_host(
     tmp.replace(binary)
     extra = {"emulates": platform.limits(params, board).name, "toolchain": tool_version("gcc")}
     return BuiltFirmware(binary, cmd.argv, binary_sizes("size", binary), extra)
+
+
+def _build_qemu(
+    params: DeployParams,
+    platform: Platform,
+    board: Board,
+    project: Path,
+    out: Path,
+    build_id: str,
+    *,
+    dry_run: bool,
+    log: Path,
+) -> BuiltFirmware:
+    from hkdeploy.mlperf.firmware import DUT_SOURCES
+    from hkdeploy.platforms.qemu import CORES, ELF
+    from hkdeploy.platforms.qemu_build import build_qemu_firmware
+    from hkdeploy.platforms.tflm_lib import engine_build, export_ops, library_for
+
+    m = params.mlperf
+    machine = board.qemu_machine or ""
+    elf = out / ELF
+    if dry_run:
+        return BuiltFirmware(elf, ["arm-none-eabi-g++", "...", "-o", str(elf)])
+    core = CORES.get(board.core)
+    if core is None:
+        raise ToolError(f"board {board.name} has core {board.core}; QEMU builds cortex-m4f or cortex-m55")
+    export = load_export(params.export_dir)
+    lib = library_for(params, core, ops=export_ops(params.export_dir))
+    eng = engine_build(lib, project / "model")
+    defines: dict[str, str | int | None] = dict(eng.defines)
+    defines.update(
+        HK_APP_MLPERF=1,
+        HK_DUT_NAME=f'"{m.dut_name()}"',
+        HK_DUT_MODEL_ID=f'"{m.model_id}"',
+        HK_DUT_INPUT_MAX=f"{export.model.input.bytes}u",
+    )
+    if params.firmware.arena_size:
+        defines["HK_ARENA_SIZE"] = params.firmware.arena_size
+    built = build_qemu_firmware(
+        machine,
+        [project / "engine" / "hk_engine_tflm.cc"],
+        elf,
+        include_dirs=eng.include_dirs,
+        defines=defines,
+        libs=eng.libs,
+        board_name=board.name,
+        build_id=build_id,
+        log=log,
+        core_sources=DUT_SOURCES,
+    )
+    extra = {"toolchain": tool_version("arm-none-eabi-gcc"), "qemu_machine": machine, "tflm_library": lib.key}
+    return BuiltFirmware(elf, built.commands[-1].argv if built.commands else [], built.sizes, extra)
 
 
 def _build_neuralspot(
@@ -154,6 +207,11 @@ def build_mlperf(
     board = target_board(params, board_name)
     platform = _platform(board)
     m = params.mlperf
+    if platform.name == "qemu" and m.energy:
+        raise UserError(
+            f"{board.name} has no GPIO for the energy mode's timestamps",
+            hint="energy mode needs a real board with mlperf_timestamp_pin; use mlperf.energy=false on QEMU",
+        )
     if platform.name == "neuralspot":
         if m.energy and board.mlperf_timestamp_pin is None:
             raise UserError(
@@ -189,6 +247,8 @@ def build_mlperf(
     project = render_project(files, out / "project") if not dry_run else out / "project"
     if platform.name == "host":
         built = _build_host(params, platform, board, project, out, dry_run=dry_run, log=log)
+    elif platform.name == "qemu":
+        built = _build_qemu(params, platform, board, project, out, build_id, dry_run=dry_run, log=log)
     else:
         built = _build_neuralspot(params, board, project, out, build_id, dry_run=dry_run, log=log)
     if dry_run:
@@ -237,9 +297,14 @@ def current_dut_build(params: DeployParams, board: Board, *, force: bool = False
     return BuildResult(board, out, out / manifest.binary, manifest.model_dump(by_alias=True))
 
 
+def ensure_dut(params: DeployParams, board: Board) -> Path:
+    """The DUT binary of a platform that starts its own devices (virtual EVB, QEMU) for the current
+    export and settings, built when missing or stale."""
+    if stale_reasons(params, board):
+        return build_mlperf(params, board.name).binary
+    return current_dut_build(params, board).binary
+
+
 def ensure_dut_sim(params: DeployParams) -> Path:
     """The virtual EVB's DUT binary for the current export and settings, built when missing or stale."""
-    board = get_board("sim")
-    if stale_reasons(params, board):
-        return build_mlperf(params, "sim").binary
-    return current_dut_build(params, board).binary
+    return ensure_dut(params, get_board("sim"))

@@ -43,14 +43,16 @@ def golden_strings(report: dict[str, Any], tflm_raw: np.ndarray) -> list[list[st
 
 
 @contextlib.contextmanager
-def _device(params: DeployParams, port: str | None) -> Iterator[tuple[str, int]]:
+def _device(
+    params: DeployParams, port: str | None, board_name: str | None = None
+) -> Iterator[tuple[str, int]]:
     """(url, baud): the given port; else the virtual EVB's DUT (built when stale, always stopped) or
     the board's port found by its USB ids."""
     baud = runner_baud(params.mlperf.model_id)["energy" if params.mlperf.energy else "performance"]
     if port is not None:
         yield port, baud
         return
-    board = target_board(params)
+    board = target_board(params, board_name)
     platform = platform_of(board)
     if platform.name == "host":
         from hkdeploy.mlperf.build import ensure_dut_sim
@@ -68,6 +70,16 @@ def _device(params: DeployParams, port: str | None) -> Iterator[tuple[str, int]]
             log_path=log_dir / "dut_host.log",
         ) as hp:
             yield hp.url, baud
+        return
+    if platform.name == "qemu":
+        from hkdeploy.mlperf.build import ensure_dut
+        from hkdeploy.platforms.qemu_process import QemuBoard
+
+        elf = ensure_dut(params, board)
+        log_dir = params.job_dir / "mlperf"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with QemuBoard(elf, board.qemu_machine or "", log_path=log_dir / "dut_qemu.log") as qb:
+            yield qb.url, baud
         return
     if platform.name != "neuralspot":
         raise UserError(
@@ -91,6 +103,7 @@ def check(
     count: int | None = None,
     iterations: int = 10,
     warmups: int = 2,
+    board_name: str | None = None,
 ) -> CheckResult:
     """Run the session (see the module doc); raises CheckFailed when anything differs.
 
@@ -106,7 +119,7 @@ def check(
     rows: list[dict[str, Any]] = []
     out_dir = params.job_dir / "mlperf"
     transcript: list[tuple[str, str]] = []
-    with _device(params, port) as (url, baud):
+    with _device(params, port, board_name) as (url, baud):
         with DutClient(url, baud) as dut:  # identification, as the runner's first connection
             dut.sync()
             name = dut.name()
