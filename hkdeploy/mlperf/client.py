@@ -126,24 +126,22 @@ class DutClient:
             raise DutError(f"the DUT refused `{cmd[:40]}`: {errors[0]}")
         return lines
 
-    def sync(self, timeout: float = 30.0, quiet: float = 0.3) -> None:
-        """Discard what the DUT printed so far (boot banner): a bare ``%`` is answered by ``m-ready``.
-
-        The DUT answers only after its boot, so the last ``m-ready`` (nothing follows for ``quiet``
-        seconds) is the answer to ours.
-        """
-        self.write(b"%")
+    def sync(self, timeout: float = 30.0) -> None:
+        """Discard what the DUT printed so far (boot banner, a half-read reply): send ``name%`` and
+        read up to the ``m-ready`` after its ``m-name-dut-[...]`` line. The DUT answers commands in
+        order and only after its boot, so that ``m-ready`` is the last thing it has to say."""
+        self.write(b"name%")
         deadline = time.monotonic() + timeout
-        seen_ready = False
+        named = False
         while time.monotonic() < deadline:
-            line = self.read_line(quiet if seen_ready else max(deadline - time.monotonic(), 0.01))
-            if line is None and seen_ready:
+            line = self.read_line(max(deadline - time.monotonic(), 0.01))
+            if line is None:
+                break
+            if line.startswith("m-name-dut-["):
+                named = True
+            elif line == "m-ready" and named:
                 return
-            if line == "m-ready":
-                seen_ready = True
-        raise DeviceError(
-            f"the DUT on {self.url} did not answer within {timeout:.0f} s", hint=FIRST_CONTACT_HINT
-        )
+        raise DeviceError(f"the DUT on {self.url} did not answer within {timeout:.0f} s", hint=FIRST_CONTACT_HINT)
 
     # -- protocol ------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,18 @@ def test_check_fails_on_a_dut_with_another_name(job: Path, tmp_path: Path) -> No
             check(params, port=hp.url, count=2)
     summary = json.loads((job / "mlperf" / "check.json").read_text())
     assert summary["equal"] == 2  # the results themselves were right
+
+
+@pytest.mark.skipif(
+    not os.environ.get("HK_TFLM_ROOT") or shutil.which("qemu-system-arm") is None,
+    reason="the emulated Cortex-M builds upstream TFLM from source: set HK_TFLM_ROOT=<tflite-micro> and "
+    "HK_TFLM_DOWNLOADS=<its downloads/> (docs/firmware.md) and apt-get install qemu-system-arm gcc-arm-none-eabi",
+)
+def test_build_and_check_pass_on_the_emulated_cortex_m4(job: Path) -> None:
+    common = ["-c", str(DEMO), "--job-dir", str(job), "--set", "mlperf.check_size=5"]
+    assert main(["build", "--app", "mlperf", "--board", "qemu_m4", *common]) == 0
+    assert (
+        main(["mlperf", "check", "--board", "qemu_m4", *common, "--iterations", "2", "--warmups", "0"]) == 0
+    )
+    summary = json.loads((job / "mlperf" / "check.json").read_text())
+    assert summary["equal"] == 5 and summary["problems"] == []
