@@ -141,7 +141,9 @@ class DutClient:
                 named = True
             elif line == "m-ready" and named:
                 return
-        raise DeviceError(f"the DUT on {self.url} did not answer within {timeout:.0f} s", hint=FIRST_CONTACT_HINT)
+        raise DeviceError(
+            f"the DUT on {self.url} did not answer within {timeout:.0f} s", hint=FIRST_CONTACT_HINT
+        )
 
     # -- protocol ------------------------------------------------------------------------------
 
