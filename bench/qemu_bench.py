@@ -37,6 +37,7 @@ def _harness():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location("engine_qemu", REPO / "tests/platform/test_engine_qemu.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the class is made
     spec.loader.exec_module(mod)
     return mod
 
