@@ -218,6 +218,7 @@ def build_firmware(lib: tflm_lib.TflmLibrary, export_dir: Path, out: Path, arena
         eb.sources,
         out,
         include_dirs=eb.include_dirs,
+        system_include_dirs=eb.system_include_dirs,
         defines=defines,
         libs=eb.libs,
         build_id="test-tflm-engine",
