@@ -182,7 +182,15 @@ def build_commands(
         objects.append(str(obj))
         commands.append(
             Command(
-                [ARM_GXX if is_cxx else ARM_GCC, *flags, *(CXX_FLAGS if is_cxx else C_FLAGS), "-c", str(src), "-o", str(obj)],
+                [
+                    ARM_GXX if is_cxx else ARM_GCC,
+                    *flags,
+                    *(CXX_FLAGS if is_cxx else C_FLAGS),
+                    "-c",
+                    str(src),
+                    "-o",
+                    str(obj),
+                ],
                 timeout=timeout,
                 what=f"compiling {src.name} for {m.name}",
                 hint=GXX_HINT if is_cxx else GCC_HINT,

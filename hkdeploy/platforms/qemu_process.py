@@ -16,6 +16,7 @@ import atexit
 import ctypes
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -53,10 +54,18 @@ def _kill_all() -> None:
 atexit.register(_kill_all)
 
 
+# resolved before any fork: the child of a threaded parent must not load libraries (dlopen may
+# deadlock on a lock another thread held at fork time)
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _die_with_parent(parent: int) -> None:
-    """preexec_fn: SIGKILL when the starting thread dies; give up if the parent is already gone."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != parent:
+    """preexec_fn: SIGKILL when the starting thread dies; give up if the parent is already gone.
+
+    PR_SET_PDEATHSIG follows the *thread* that forked: start boards from a thread that outlives them
+    (the main thread), not from a short-lived worker.
+    """
+    if _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != parent:
         os._exit(1)
 
 
@@ -147,8 +156,6 @@ class QemuBoard:
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + START_TIMEOUT_S
         seen = b""
-        import select
-
         while True:
             match = _PTY_RE.search(seen)
             if match:
@@ -163,7 +170,11 @@ class QemuBoard:
                 said = seen.decode(errors="replace").strip().splitlines()
                 raise DeviceError(
                     f"{QEMU} -M {self.machine} "
-                    + (f"exited with status {code}" if code is not None else f"gave no pty within {START_TIMEOUT_S:.0f} s")
+                    + (
+                        f"exited with status {code}"
+                        if code is not None
+                        else f"gave no pty within {START_TIMEOUT_S:.0f} s"
+                    )
                     + (f": {said[-1]}" if said else ""),
                     hint="check the ELF was built for this machine; run the command by hand (docs/firmware.md)",
                 )
@@ -180,8 +191,9 @@ class QemuBoard:
         proc = self.proc
         if proc is None or proc.stdout is None:
             return
+        fd = proc.stdout.fileno()
         try:
-            for chunk in iter(lambda: proc.stdout.read1(4096) if proc.stdout else b"", b""):  # type: ignore[union-attr]
+            while chunk := os.read(fd, 4096):
                 if self._log:
                     self._log.write(chunk)
                     self._log.flush()
@@ -220,8 +232,8 @@ class QemuBoard:
             try:
                 os.killpg(pgid, signal.SIGTERM)
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except ProcessLookupError:
-                pass
+            except ProcessLookupError:  # it had exited (and been reaped) already
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 os.killpg(pgid, signal.SIGKILL)
                 self.proc.wait(timeout=STOP_TIMEOUT_S)

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from qemu_support import FAKE_ENGINE, fake_engine_defines, qemu_processes_running
 
 from hkdeploy.platforms.qemu_build import MACHINES, build_qemu_firmware
 from hkdeploy.platforms.qemu_process import QemuBoard
-from qemu_support import FAKE_ENGINE, fake_engine_defines, qemu_processes_running
+
 
 @pytest.fixture(scope="session")
 def qemu_elfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -36,7 +37,9 @@ def qemu_elfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def qemu_boards(qemu_elfs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, QemuBoard]]:
+def qemu_boards(
+    qemu_elfs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, QemuBoard]]:
     """machine -> a running board, shared by the session (tests reset it before use)."""
     logs = tmp_path_factory.mktemp("qemu-logs")
     boards: dict[str, QemuBoard] = {}

@@ -11,6 +11,8 @@ import pytest
 LIGHT_MODULES = [
     "hkdeploy.link.client",
     "hkdeploy.link.hostport",
+    "hkdeploy.platforms.qemu_build",
+    "hkdeploy.platforms.qemu_process",
     "hkdeploy.build",
     "hkdeploy.flash",
     "hkdeploy.doctor",
