@@ -50,6 +50,7 @@ _LINK_STUB = r"""
 #include <stdint.h>
 #include "hk_engine.h"
 static hk_engine_info_t info;
+uint32_t hk_platform_cycles(void) { return 0u; } /* the platform's counter (stub) */
 int main(void) {
     uint32_t cycles = 0;
     if (hk_engine_init(&info) != 0) return 1;
