@@ -22,6 +22,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tensorflow/lite/micro/arena_allocator/single_arena_buffer_allocator.h"
+#include "tensorflow/lite/micro/memory_planner/greedy_memory_planner.h"
+#include "tensorflow/lite/micro/micro_allocator.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
@@ -60,6 +63,13 @@ HkModelOpResolver *s_resolver = nullptr;
 TfLiteTensor *s_input = nullptr;
 TfLiteTensor *s_output = nullptr;
 int32_t s_status = HK_ENGINE_ERR_NOT_READY;
+
+/* TFLM places its own allocator, memory planner and MicroAllocator in the arena's tail and does not
+ * check that they fit: a smaller arena is a null dereference (a HardFault on the board, before the
+ * link is up), not an error. Below this floor the engine refuses to construct the interpreter. */
+constexpr uint32_t k_tflm_floor =
+    static_cast<uint32_t>(sizeof(tflite::SingleArenaBufferAllocator) + sizeof(tflite::GreedyMemoryPlanner) +
+                          sizeof(tflite::MicroAllocator) + 4u * 16u /* 16-byte alignment of each + the arena */);
 alignas(16) uint8_t s_input_copy[HK_MODEL_INPUT_BYTES]; /* the input the host sent, kept intact */
 
 #if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
@@ -169,6 +179,15 @@ extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
     }
     s_resolver = new (s_resolver_mem) HkModelOpResolver();
     if (hk_model_register_ops(*s_resolver) != kTfLiteOk) {
+        s_status = info->status = HK_ENGINE_ERR_ALLOCATE;
+        return s_status;
+    }
+    if (HK_ARENA_SIZE < k_tflm_floor) { /* too small for TFLM's bookkeeping: it would crash */
+        info->arena_used = k_tflm_floor; /* at least this much (the model needs more) */
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+        strcpy(s_last_error, "arena smaller than TFLM's own allocator objects; not constructed");
+        hk_core_log(s_last_error);
+#endif
         s_status = info->status = HK_ENGINE_ERR_ALLOCATE;
         return s_status;
     }

@@ -195,6 +195,11 @@ def test_arena_minimum_on_the_32_bit_target_and_a_too_small_arena(core: str, dem
     assert any("missing:" in ln for ln in short.field("LOG")), short.stdout[-1000:]
     assert "missing:" in short.field("ERRTEXT")[0]  # the first line: the cause, not the cascade
     assert short.init[2] == minimum, "arena_used on failure: arena_size + the shortfall, rounded to 16"
+    # defect 4: an arena smaller than TFLM's own allocator objects was a HardFault (a null
+    # dereference inside TFLM) before the link was up; now an allocation failure like any other
+    tiny = init_with(16)
+    assert tiny.returncode == 3 and tiny.init[0] == 2 and tiny.init[2] > 16, tiny.stdout[-1000:]
+    assert tiny.field("ERRTEXT")[0]
     half = init_with(minimum // 2)
     assert half.init[0] == 2 and minimum // 2 < half.init[2] <= minimum
     if os.environ.get("HK_REPORT"):
