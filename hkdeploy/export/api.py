@@ -21,6 +21,7 @@ import numpy as np
 from hkdeploy import __version__
 from hkdeploy.boards import Board, board_for
 from hkdeploy.console import info as say
+from hkdeploy.console import warn
 from hkdeploy.errors import CheckFailed, UserError
 from hkdeploy.export.artifacts import render_model_buffer, render_model_config, render_model_ops
 from hkdeploy.export.inspect import ModelInfo, inspect_model
@@ -116,7 +117,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             (after every artifact has been written).
     """
     from hkdeploy.datasets import load_split
-    from hkdeploy.export import check, rewrites
+    from hkdeploy.export import check, integrity, rewrites
     from hkdeploy.export.convert import Conversion, ConvertSpec, start_conversion
     from hkdeploy.export.load import deployable, load_keras_model
 
@@ -165,6 +166,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             )
             rewrites.check_single_io(model)
             _check_model_io(model, params)
+            integrity.check_label_shapes(tuple(model.outputs[0].shape[1:]), test.y.shape, params.num_classes)
         float_model = model  # the Keras float leg is always the user's model
         # TFLM-compatibility rewrites (hkdeploy.export.rewrites): the converted model is rewritten,
         # the float leg stays the user's model, so the check measures rewrite + quantization.
@@ -191,6 +193,11 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
         with steps.step("inspect"):
             info = inspect_model(tflite_bytes)
             rewrites.check_tflm_ops_named(info, model)
+            kinds = {layer.name: type(layer).__name__ for layer in model._flatten_layers(include_self=False)}
+            fops = integrity.float_ops(tflite_bytes, fmt, kinds)
+            if fops:
+                warn(integrity.float_ops_summary(fops))
+            integrity.refuse_float_ops(fops, q.fallback)
         with steps.step("probe arena"):
             arena = probe_arena(stage / "model.tflite")
             fit = check_board_fit(info, arena, board)
@@ -199,6 +206,11 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             outputs = check.run_three_way(keras_deploy, tflite_bytes, info, arena.board, test.x)
             results = check.evaluate(outputs, test.y, info, params.num_classes)
         verdict = _verdict(params, results["_legs"])
+        peak = float(np.max(np.abs(check.dequantize_outputs(outputs.tflite_raw, info)), initial=0.0))
+        agree = integrity.agreement(fmt, results["pairs"]["tflite_int8__tflm"], peak)
+        verdict = integrity.merge_verdict(verdict, agree)
+        if agree["status"] == "warning":
+            warn(f"{agree['name']}: {agree['message']}")
         if qat_report is not None:
             qat_report["qat_int8_acc"] = results["_legs"]["tflm"].accuracy
         debug_table = None
@@ -233,6 +245,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
                 params, info, arena, fit, results, verdict, steps.timings, fmt, qat_report, debug_table
             )
             report["rewrites"] = [r.to_dict() for r in rewrite_records]
+            report["float_ops"] = [f.to_dict() for f in fops]
             write_json(stage / "out" / "export_report.json", report)
             from hkdeploy.export.report import render_html
 
@@ -249,9 +262,10 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
 
     result = ExportResult(out_dir, info, arena, report, bool(verdict["passed"]), steps.timings)
     if not verdict["passed"]:
-        raise CheckFailed(
-            verdict["message"], hint=f"see {out_dir / 'report.html'}; QAT (quantization.qat) may help"
-        )
+        hint = f"see {out_dir / 'report.html'}; QAT (quantization.qat) may help"
+        if verdict["agreement"]["status"] == "fail":
+            hint = f"see 'pairs' in {out_dir / 'export_report.json'}: TFLM computes this model differently from TFLite"
+        raise CheckFailed(verdict["message"], hint=hint)
     return result
 
 
