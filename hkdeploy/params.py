@@ -240,6 +240,12 @@ class DeployParams(HKModel):
     signal_type: str | None = Field(
         None, description="Kind of signal (HeartKit: ECG or PPG); labels the demo plots"
     )
+    task: Literal["rhythm", "beat", "diagnostic", "classification", "segmentation", "denoise"] | None = Field(
+        None,
+        description="HeartKit's task (-t): rhythm / beat / diagnostic / classification (one label per frame), "
+        "segmentation (labels per time step, outputs [T, C]), denoise (float target signal, outputs [T]); "
+        "None = inferred from the test labels and stated. Selects the metrics and the checks",
+    )
     # Classes
     num_classes: int = Field(1, gt=0, description="Number of classes")
     class_map: dict[int, int] = Field(

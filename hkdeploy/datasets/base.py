@@ -165,15 +165,34 @@ def load_split(params: DeployParams, split: Split = "test", size: int | None = N
         offset = int(pids.max(initial=0)) + offset + 1
 
     x = np.concatenate([p.x for p in parts]).astype(np.float32, copy=False)
-    y = np.concatenate([p.y for p in parts]).astype(np.int64, copy=False)
+    y = np.concatenate([p.y for p in parts])
+    targets = np.issubdtype(y.dtype, np.floating)  # denoise: a target signal, no classes
+    if not targets:
+        y = y.astype(np.int64, copy=False)
+        if y.ndim == 3:  # one-hot per time step
+            y = np.argmax(y, axis=-1).astype(np.int64)
     pids = np.concatenate([p.patient_ids for p in parts if p.patient_ids is not None]).astype(np.int64)
     pos = None
     if all(p.record_pos is not None for p in parts):
         pos = np.concatenate([p.record_pos for p in parts if p.record_pos is not None]).astype(np.int64)
     data = DataSplit(x, y, pids, pos)
 
-    cmap = _class_map(params)
-    if cmap is not None:
+    cmap = None if targets else _class_map(params)
+    if cmap is not None and data.y.ndim >= 2:
+        # labels per time step: map every step; a step whose label is not listed is an error
+        lut = np.full(int(data.y.max(initial=0)) + 1, -1, dtype=np.int64)
+        for k, v in cmap.items():
+            if 0 <= k < len(lut):
+                lut[k] = v
+        mapped = lut[data.y]
+        if (mapped < 0).any():
+            bad = sorted({int(v) for v in data.y[mapped < 0]})
+            raise UserError(
+                f"time-step labels {bad} are not in class_map {params.class_map}",
+                hint="map every label value (segmentation steps cannot be dropped)",
+            )
+        data = DataSplit(data.x, mapped, data.patient_ids, data.record_pos)
+    elif cmap is not None:
         keep = np.isin(data.y, list(cmap))
         data = data.take(np.flatnonzero(keep))
         data = DataSplit(
@@ -187,7 +206,7 @@ def load_split(params: DeployParams, split: Split = "test", size: int | None = N
             f"no {split} frame left after class_map {params.class_map}",
             hint="check class_map against the dataset's labels",
         )
-    if int(data.y.max()) >= params.num_classes:
+    if not targets and int(data.y.max()) >= params.num_classes:
         raise UserError(
             f"labels go up to {int(data.y.max())} but num_classes is {params.num_classes}",
             hint="set num_classes or map labels with class_map",

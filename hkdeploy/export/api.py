@@ -116,6 +116,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
         CheckFailed: the float -> TFLM drop of ``test_metric`` exceeds ``test_metric_threshold``
             (after every artifact has been written).
     """
+    from hkdeploy import tasks
     from hkdeploy.datasets import load_split
     from hkdeploy.export import check, integrity, rewrites
     from hkdeploy.export.convert import Conversion, ConvertSpec, start_conversion
@@ -167,6 +168,8 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             rewrites.check_single_io(model)
             _check_model_io(model, params)
             integrity.check_label_shapes(tuple(model.outputs[0].shape[1:]), test.y.shape, params.num_classes)
+            task = tasks.resolve(params.task, test.y)
+        say(f"  task: {task.name} ({task.reason})")
         float_model = model  # the Keras float leg is always the user's model
         # TFLM-compatibility rewrites (hkdeploy.export.rewrites): the converted model is rewritten,
         # the float leg stays the user's model, so the check measures rewrite + quantization.
@@ -204,14 +207,28 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
         with steps.step(f"three-way check on {len(test)} frames"):
             keras_deploy = deployable(float_model, params.use_logits)
             outputs = check.run_three_way(keras_deploy, tflite_bytes, info, arena.board, test.x)
-            results = check.evaluate(outputs, test.y, info, params.num_classes)
-        verdict = _verdict(params, results["_legs"])
+            if task.kind == "classification":
+                results = check.evaluate(outputs, test.y, info, params.num_classes)
+            else:
+                results = _task_results(task, outputs, test.y, test.x, info, params.num_classes)
+        if task.kind == "classification":
+            verdict = _verdict(params, results["_legs"])
+        else:
+            verdict = tasks.verdict(
+                task,
+                results["legs"],
+                "keras_float",
+                "tflm",
+                params.test_metric,
+                params.val_metric,
+                params.test_metric_threshold,
+            )
         peak = float(np.max(np.abs(check.dequantize_outputs(outputs.tflite_raw, info)), initial=0.0))
         agree = integrity.agreement(fmt, results["pairs"]["tflite_int8__tflm"], peak)
         verdict = integrity.merge_verdict(verdict, agree)
         if agree["status"] == "warning":
             warn(f"{agree['name']}: {agree['message']}")
-        if qat_report is not None:
+        if qat_report is not None and "_legs" in results:
             qat_report["qat_int8_acc"] = results["_legs"]["tflm"].accuracy
         debug_table = None
         if q.debug and fmt in ("int8", "int16x8") and calib is not None:
@@ -244,13 +261,17 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             report = _report_dict(
                 params, info, arena, fit, results, verdict, steps.timings, fmt, qat_report, debug_table
             )
+            report["task"] = task.to_dict()
             report["rewrites"] = [r.to_dict() for r in rewrite_records]
             report["float_ops"] = [f.to_dict() for f in fops]
             write_json(stage / "out" / "export_report.json", report)
             from hkdeploy.export.report import render_html
 
             errors = outputs.keras_float - check.dequantize_outputs(outputs.tflm_raw, info)
-            render_html(report, params.labels(), errors).write(stage / "out" / "report.html")
+            if task.kind == "classification":
+                render_html(report, params.labels(), errors).write(stage / "out" / "report.html")
+            else:
+                _task_html(report, params, test.x, test.y, outputs, info).write(stage / "out" / "report.html")
         for name in ARTIFACTS:
             (stage / "out" / name).replace(out_dir / name)
         if params.tflm_file is not None:
@@ -282,6 +303,50 @@ def _check_model_io(model: Any, params: DeployParams) -> None:
             f"the model has {n_out} outputs but num_classes is {params.num_classes}",
             hint="set num_classes (and class_names) to match the model",
         )
+
+
+def _task_results(
+    task: Any, outputs: Any, y: np.ndarray, x: np.ndarray, info: ModelInfo, num_classes: int
+) -> dict[str, Any]:
+    """Segmentation / denoise metrics of the three legs (``hkdeploy.tasks``)."""
+    from hkdeploy import tasks
+    from hkdeploy.export import check
+
+    out_shape = tuple(info.output.shape[1:])
+    integer = info.output.dtype in ("int8", "uint8", "int16")
+    deq = {
+        "keras_float": outputs.keras_float,
+        "tflite_int8": check.dequantize_outputs(outputs.tflite_raw, info),
+        "tflm": check.dequantize_outputs(outputs.tflm_raw, info),
+    }
+    raw = {"tflite_int8": outputs.tflite_raw, "tflm": outputs.tflm_raw} if integer else None
+    return tasks.evaluate(task, deq, y, x, out_shape, num_classes, raw)
+
+
+def _task_html(
+    report: dict[str, Any], params: DeployParams, x: np.ndarray, y: np.ndarray, outputs: Any, info: ModelInfo
+) -> Any:
+    from hkdeploy import tasks
+    from hkdeploy.export import check
+    from hkdeploy.report.html import HtmlReport
+    from hkdeploy.report.tasks_html import add_task_sections
+
+    r = HtmlReport(f"hkdeploy export: {report['name']}", f"hkdeploy {report['hkdeploy_version']}")
+    r.heading("Verdict", "verdict")
+    r.verdict(bool(report["verdict"]["passed"]), report["verdict"]["message"])
+    out_shape = tuple(info.output.shape[1:])
+    kf = tasks.as_steps(outputs.keras_float[:1], out_shape)
+    tm = tasks.as_steps(check.dequantize_outputs(outputs.tflm_raw[:1], info), out_shape)
+    if report["task"]["kind"] == "segmentation":
+        series = {"labels": y[0], "Keras float": kf[0].argmax(-1), "TFLM": tm[0].argmax(-1)}
+    else:
+        series = {"target": y[0], "Keras float": kf[0], "TFLM": tm[0]}
+    add_task_sections(
+        r, report["task"], report["metrics"], report["pairs"], params.labels(), {"x": x[0], "series": series}
+    )
+    r.heading("Model", "model")
+    r.table(["op", "count"], [[k, c] for k, c in report["model"]["ops"].items()])
+    return r
 
 
 def _verdict(params: DeployParams, legs: dict[str, Any]) -> dict[str, Any]:
@@ -349,7 +414,10 @@ def _report_dict(
             "probes": arena.probes,
         },
         "board_fit": fit,
-        "test": {"frames": int(np.sum(results["legs"]["tflm"]["confusion"])), "class_names": params.labels()},
+        "test": {
+            "frames": results.get("frames", int(np.sum(results["legs"]["tflm"].get("confusion", 0)))),
+            "class_names": params.labels(),
+        },
         "metrics": results["legs"],
         "pairs": results["pairs"],
         "verdict": verdict,
