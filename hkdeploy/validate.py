@@ -30,6 +30,7 @@ from hkdeploy.errors import CheckFailed, DeviceError, UserError
 from hkdeploy.fsutil import write_json, write_text
 from hkdeploy.link.client import DeviceClient, Timeouts
 from hkdeploy.params import DeployParams
+from hkdeploy.tasks_validate import example_frame, live_score, summarize_task, task_of, write_task_report
 
 
 @dataclass
@@ -137,6 +138,7 @@ def validate(
     done = read_results(results_path)
     raw, y = data["input_raw"], data["y"]
     out_dtype = data["tflm"].dtype
+    out_shape = tuple(report["model"]["output"]["shape"][1:])
     n = len(raw)
     todo = [i for i in range(n) if i not in done]
     sha = bytes.fromhex(report["model"]["sha256"])
@@ -188,7 +190,7 @@ def validate(
                             os.fsync(sink.fileno())
                             done[i] = rec
                             bytes_moved[0] += len(r.output) + raw[i].nbytes
-                            running[0] += int(int(np.argmax(rec["output"])) == int(y[i]))
+                            running[0] += live_score(rec["output"], y[i], out_shape)
                             running[1] += 1
                             running[2] += r.micros
                             if bar is not None:
@@ -228,7 +230,10 @@ def validate(
         raise errors[0]
     elapsed = time.perf_counter() - start
     summary = _summarize(params, report, data, done, perf, hello_info, elapsed, bytes_moved[0], len(todo))
-    _write_reports(out, summary, params)
+    if summary.get("task"):
+        _write_task_reports(out, summary, params, data)
+    else:
+        _write_reports(out, summary, params)
     info(f"validate: {summary['verdict']['message']} ({out})")
     if not summary["verdict"]["passed"]:
         raise CheckFailed(summary["verdict"]["message"], hint=f"see {out / 'report.html'}")
@@ -250,6 +255,21 @@ def _summarize(
     out_q = report["model"]["output"]
     device_raw = np.array([done[i]["output"] for i in ids])
     golden_raw = data["tflm"][ids].reshape(len(ids), -1)
+    task = task_of(report)
+    if task is not None:  # segmentation / denoise: hkdeploy.tasks_validate
+        legs_t, pairs_t, checks_t, verdict_t = summarize_task(
+            params, task, report, data, ids, device_raw, golden_raw
+        )
+        base = _summarize_common(done, ids, perf, hello_info, elapsed, moved, fresh)
+        return {
+            **base,
+            "task": task.to_dict(),
+            "metrics": legs_t,
+            "pairs": pairs_t,
+            "checks": checks_t,
+            "verdict": verdict_t,
+            "_example": example_frame(task, report, data, ids[0], device_raw) if ids else None,
+        }
     y = data["y"][ids]
     dev_f = metrics.dequantize(device_raw, out_q["scale"], out_q["zero_point"])
     gold_f = metrics.dequantize(golden_raw, out_q["scale"], out_q["zero_point"])
@@ -313,6 +333,49 @@ def _summarize(
     }
 
 
+def _summarize_common(
+    done: dict[int, dict[str, Any]],
+    ids: list[int],
+    perf: dict[str, Any],
+    hello_info: dict[str, Any],
+    elapsed: float,
+    moved: int,
+    fresh: int,
+) -> dict[str, Any]:
+    """The task-independent part of the summary (latency, link, device)."""
+    micros = [done[i]["micros"] for i in ids]
+    return {
+        "schema": "hkdeploy.validate_summary/1",
+        "frames": len(ids),
+        "frames_this_run": fresh,
+        "device": hello_info,
+        "latency": {
+            "cycles": metrics.latency_stats([done[i]["cycles"] for i in ids]),
+            "micros": metrics.latency_stats(micros),
+            "inferences_per_s": (1e6 / float(np.median(micros)))
+            if micros and np.median(micros) > 0
+            else None,
+        },
+        "perf": perf,
+        "link": {
+            "seconds": elapsed,
+            "frames_per_s": fresh / elapsed if elapsed > 0 else None,
+            "bytes_per_s": moved / elapsed if elapsed > 0 else None,
+        },
+        "_micros": micros,
+    }
+
+
+def _write_task_reports(
+    out: Path, summary: dict[str, Any], params: DeployParams, data: dict[str, Any]
+) -> None:
+    """summary.json, report.html and junit.xml of a segmentation / denoise validation."""
+    write_task_report(out, summary, params, data)
+    public = {k: v for k, v in summary.items() if not k.startswith("_")}
+    write_json(out / "summary.json", public)
+    _write_junit(out, public, params)
+
+
 def _write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> None:
     from hkdeploy.report.html import HtmlReport, bars_figure, confusion_figure, histogram_figure
 
@@ -360,7 +423,10 @@ def _write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> 
     micros = [rec for rec in read_results(out / "results.jsonl").values()]
     r.figure(histogram_figure([m["micros"] for m in micros], "Invoke latency", "µs"), "latency histogram")
     r.write(out / "report.html")
+    _write_junit(out, summary, params)
 
+
+def _write_junit(out: Path, summary: dict[str, Any], params: DeployParams) -> None:
     suite = ET.Element(
         "testsuite",
         name=f"hkdeploy.validate.{params.name}",
