@@ -178,7 +178,7 @@ def validate(
                         r = dev.run(raw[i].tobytes())
                         rec = {
                             "sample": i,
-                            "label": int(y[i]),
+                            "label": np.asarray(y[i]).tolist(),
                             "output": np.frombuffer(r.output, out_dtype).tolist(),
                             "cycles": r.cycles,
                             "micros": r.micros,
