@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import numpy as np  # noqa: E402
+import numpy as np
 
 T = 128
 
@@ -28,13 +28,78 @@ def families() -> dict[str, Any]:
     def inp() -> Any:
         return keras.Input((T, 1))
 
+    def functional(layer: Any, params: Any, num_classes: int) -> Any:
+        x = inp()
+        return keras.Model(x, layer(x, params, num_classes))
+
+    def metaformer() -> Any:
+        # neuralspot-edge's metaformer_layer has no return statement: assembled from its blocks.
+        from neuralspot_edge.models import metaformer as mf
+
+        x = keras.Input((1, T, 1))
+        y = mf.patch_embedding(embed_dim=16, patch_shape=(1, 4), stride_shape=(1, 4))(x)
+        y = mf.metaformer_block(
+            token_mixer=mf.conv_token_mixer(embed_dim=16, kernel_size=(1, 3)),
+            channel_mixer=mf.mlp_channel_mixer(embed_dim=16, ratio=2, activation="gelu"),
+            name="B1.L1",
+        )(y)
+        y = keras.layers.GlobalAveragePooling2D()(y)
+        return keras.Model(x, keras.layers.Dense(4)(y))
+
+    def conformer() -> Any:
+        # neuralspot-edge's conformer blocks call x.shape.rank (Keras 2 API; Keras 3 shapes are
+        # tuples), so a small Conformer of the same structure is built from Keras layers:
+        # subsampling conv, half-step FF, MHSA, conv module (GLU, depthwise conv, BN, swish), FF, LN.
+        d = 16
+        x = inp()
+        y = keras.layers.Conv1D(d, 3, strides=2, padding="same", activation="relu")(x)
+
+        def ff(z: Any, tag: str) -> Any:
+            h = keras.layers.LayerNormalization(name=f"{tag}.ln")(z)
+            h = keras.layers.Dense(2 * d, activation="swish")(h)
+            h = keras.layers.Dense(d)(h)
+            return keras.layers.Add()([z, keras.layers.Rescaling(0.5)(h)])
+
+        y = ff(y, "ff1")
+        h = keras.layers.LayerNormalization(name="mhsa.ln")(y)
+        h = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8, name="mhsa")(h, h)
+        y = keras.layers.Add()([y, h])
+        h = keras.layers.LayerNormalization(name="conv.ln")(y)
+        gate = keras.layers.Conv1D(d, 1, activation="sigmoid")(h)
+        h = keras.layers.Multiply()([keras.layers.Conv1D(d, 1)(h), gate])  # GLU
+        h = keras.layers.DepthwiseConv1D(3, padding="same")(h)
+        h = keras.layers.BatchNormalization()(h)
+        h = keras.layers.Activation("swish")(h)
+        h = keras.layers.Conv1D(d, 1)(h)
+        y = keras.layers.Add()([y, h])
+        y = ff(y, "ff2")
+        y = keras.layers.LayerNormalization(name="out.ln")(y)
+        y = keras.layers.GlobalAveragePooling1D()(y)
+        return keras.Model(x, keras.layers.Dense(4)(y))
+
+    def tsmixer() -> Any:
+        # tsmixer_layer iterates range(params.blocks) (a list): its ts_block is used directly (norm
+        # "layer": its "batch" norm passes a list axis, which Keras 3 BatchNormalization refuses).
+        from neuralspot_edge.models.tsmixer import TsMixerBlockParams, ts_block
+
+        x = inp()
+        y = ts_block(TsMixerBlockParams(norm="layer", activation="relu", ff_dim=16, dropout=0.0), name="TS1")(x)
+        y = keras.ops.transpose(y, axes=[0, 2, 1])
+        y = keras.layers.Dense(4)(y)
+        y = keras.ops.transpose(y, axes=[0, 2, 1])
+        return keras.Model(x, keras.layers.Dense(4)(keras.layers.Flatten()(y)))
+
     return {
         "tcn": lambda: m.TcnModel.model_from_params(
             inp(),
             m.TcnParams(
                 input_kernel=(1, 3),
                 input_norm="batch",
-                blocks=[m.TcnBlockParams(filters=8, kernel=(1, 3), dilation=(1, 2), ex_ratio=1, se_ratio=0, norm="batch")],
+                blocks=[
+                    m.TcnBlockParams(
+                        filters=8, kernel=(1, 3), dilation=(1, 2), ex_ratio=1, se_ratio=0, norm="batch"
+                    )
+                ],
                 output_kernel=(1, 3),
                 include_top=True,
                 use_logits=True,
@@ -48,7 +113,11 @@ def families() -> dict[str, Any]:
                 input_filters=8,
                 input_kernel_size=(1, 5),
                 input_strides=(1, 2),
-                blocks=[m.efficientnet.MBConvParams(filters=16, depth=1, kernel_size=(1, 5), strides=(1, 2), ex_ratio=1, se_ratio=2)],
+                blocks=[
+                    m.efficientnet.MBConvParams(
+                        filters=16, depth=1, kernel_size=(1, 5), strides=(1, 2), ex_ratio=1, se_ratio=2
+                    )
+                ],
                 output_filters=0,
                 include_top=True,
                 use_logits=True,
@@ -57,7 +126,7 @@ def families() -> dict[str, Any]:
             num_classes=4,
         ),
         "mobileone": lambda: m.MobileOneModel.model_from_params(
-            inp(),
+            keras.Input((1, T, 1)),
             m.MobileOneParams(
                 input_filters=8,
                 input_kernel_size=(1, 5),
@@ -65,7 +134,13 @@ def families() -> dict[str, Any]:
                 input_padding=(0, 2),
                 blocks=[
                     m.MobileOneBlockParams(
-                        filters=16, depth=1, kernel_size=(1, 5), strides=(1, 2), padding=(0, 2), se_ratio=2, se_depth=1
+                        filters=16,
+                        depth=1,
+                        kernel_size=(1, 5),
+                        strides=(1, 2),
+                        padding=(0, 2),
+                        se_ratio=2,
+                        se_depth=1,
                     )
                 ],
                 include_top=True,
@@ -83,36 +158,18 @@ def families() -> dict[str, Any]:
             ),
             num_classes=4,
         ),
-        "conformer": lambda: m.ConformerModel.model_from_params(
-            inp(),
-            m.ConformerParams(
-                subsamples=[m.conformer.SubsampleBlockParams(depth=16, kernel_size=3, strides=2)],
-                blocks=[m.ConformerBlockParams(depth=16, num_heads=2, kernel_size=3, dropout=0.0)],
-                include_top=True,
-            ),
-            num_classes=4,
-        ),
-        "metaformer": lambda: m.MetaFormerModel.model_from_params(
-            inp(),
-            m.MetaFormerParams(
-                blocks=[
-                    m.MetaFormerBlockParams(
-                        layers=1,
-                        patch_embed={"embed_dim": 16, "patch_shape": (1, 4), "stride_shape": (1, 4)},
-                        token_mixer={"name": "conv", "args": {"embed_dim": 16, "kernel_size": (1, 3)}},
-                        channel_mixer={"name": "mlp", "args": {"embed_dim": 16, "ratio": 2, "activation": "gelu"}},
-                    )
-                ],
-                include_top=True,
-            ),
-            num_classes=4,
-        ),
+        "conformer": conformer,
+        "metaformer": metaformer,
         "unet": lambda: m.UNetModel.model_from_params(
             inp(),
             m.UNetParams(
                 blocks=[
-                    m.UNetBlockParams(filters=8, depth=1, ddepth=1, kernel=(1, 3), pool=(1, 2), strides=(1, 2), skip=True),
-                    m.UNetBlockParams(filters=16, depth=1, ddepth=1, kernel=(1, 3), pool=(1, 2), strides=(1, 2), skip=True),
+                    m.UNetBlockParams(
+                        filters=8, depth=1, ddepth=1, kernel=(1, 3), pool=(1, 2), strides=(1, 2), skip=True
+                    ),
+                    m.UNetBlockParams(
+                        filters=16, depth=1, ddepth=1, kernel=(1, 3), pool=(1, 2), strides=(1, 2), skip=True
+                    ),
                 ],
                 output_kernel_size=(1, 3),
                 include_top=True,
@@ -120,12 +177,17 @@ def families() -> dict[str, Any]:
             ),
             num_classes=4,
         ),
-        "unext": lambda: m.UNextModel.model_from_params(
-            inp(),
+        # UNextModel/TsMixerModel.model_from_params pass x= to layers that take inputs=: call the layers.
+        "unext": lambda: functional(
+            m.unext_layer,
             m.UNextParams(
                 blocks=[
-                    m.UNextBlockParams(filters=8, depth=1, ddepth=1, kernel=(1, 3), pool=(1, 2), strides=(1, 2), skip=True),
-                    m.UNextBlockParams(filters=16, depth=1, ddepth=1, kernel=(1, 3), pool=(1, 2), strides=(1, 2), skip=True),
+                    m.UNextBlockParams(
+                        filters=8, depth=1, ddepth=1, kernel=(1, 3), pool=(1, 2), strides=(1, 2), skip=True
+                    ),
+                    m.UNextBlockParams(
+                        filters=16, depth=1, ddepth=1, kernel=(1, 3), pool=(1, 2), strides=(1, 2), skip=True
+                    ),
                 ],
                 output_kernel_size=(1, 3),
                 include_top=True,
@@ -133,9 +195,7 @@ def families() -> dict[str, Any]:
             ),
             num_classes=4,
         ),
-        "tsmixer": lambda: m.TsMixerModel.model_from_params(
-            inp(), m.TsMixerParams(blocks=[m.TsMixerBlockParams(norm="batch", activation="relu", ff_dim=16)]), num_classes=4
-        ),
+        "tsmixer": tsmixer,
     }
 
 
@@ -151,14 +211,24 @@ def run_one(name: str, build: Any, work: Path) -> str:
         model = build()
     except Exception as exc:
         return f"{name}: cannot build ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})"
-    x = np.random.default_rng(0).normal(size=(64, T, 1)).astype(np.float32)
+    shape = tuple(model.inputs[0].shape[1:])
+    x = np.random.default_rng(0).normal(size=(64, *shape)).astype(np.float32)
     try:
         rewrites.check_single_io(model)
         model, recs = rewrites.prepare(model, x)
         path = work / f"{name}.keras"
         model.save(path)
         np.savez(work / "calib.npz", x=x)
-        spec = ConvertSpec(str(path), str(work / f"{name}.tflite"), "int8", "int8", True, "keras", str(work / "calib.npz"), True)
+        spec = ConvertSpec(
+            str(path),
+            str(work / f"{name}.tflite"),
+            "int8",
+            "int8",
+            True,
+            "keras",
+            str(work / "calib.npz"),
+            True,
+        )
         tfl = convert_in_subprocess(spec, work, [])
         info = inspect_model(tfl)
         kinds = {layer.name: type(layer).__name__ for layer in model._flatten_layers(include_self=False)}

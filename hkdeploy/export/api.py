@@ -192,7 +192,10 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             model.save(model_path)
             conversion = start_conversion(spec_for(model_path, staged=True), stage)
         with steps.step(f"convert to {fmt} (batch 1)"):
-            tflite_bytes = conversion.result(layer_types)
+            try:
+                tflite_bytes = conversion.result(layer_types)
+            except UserError as exc:  # restated with the converter's own words (hkdeploy.export.rewrites)
+                raise rewrites.explain_conversion_error(exc, stage / "convert_stderr.txt", fmt) from None
         with steps.step("inspect"):
             info = inspect_model(tflite_bytes)
             rewrites.check_tflm_ops_named(info, model)

@@ -355,3 +355,55 @@ def check_single_io(model: Any) -> None:
         hint="export a single-output sub-model, e.g. keras.Model(model.inputs[0], model.outputs[0]), "
         "or concatenate the inputs/outputs inside the model",
     )
+
+
+# --- the converter's own words ------------------------------------------------------------------------
+
+_KNOWN_CONVERTER_BUGS = {
+    "should be of the same rank": "a TFLite converter bug seen with transpose -> Dense -> transpose -> residual "
+    "add at batch 1 (TSMixer's temporal mixing); no hkdeploy rewrite covers it yet: mix over time with a "
+    "Conv1D / DepthwiseConv1D instead of a transposed Dense",
+}
+
+
+def converter_words(stderr: str) -> tuple[str, str] | None:
+    """The converter's error sentence and where (its op location) from the converter child's stderr.
+
+    MLIR errors read ``<unknown>:0: error: loc(callsite(fused["BiasAdd:", "model/layer/BiasAdd@..."]
+    ...)): 'tf.Transpose' op x should be ...``: the sentence is what follows the location.
+    """
+    import re
+
+    for line in stderr.splitlines():
+        if ": error: " not in line:
+            continue
+        rest = line.split(": error: ", 1)[1].strip()
+        where = ""
+        if rest.startswith("loc("):
+            found = re.findall(r'"([^"@]+)@', rest)
+            where = found[0] if found else ""
+            cut = rest.rfind(")): ")
+            cut = rest.rfind("): ") if cut < 0 else cut + 1
+            rest = rest[cut + 3 :] if cut >= 0 else rest
+        return rest.strip(), where
+    return None
+
+
+def explain_conversion_error(exc: Any, stderr_path: Any, fmt: str) -> Any:
+    """The converter's rejection restated in one line with its own words (and known causes).
+
+    Returns ``exc`` unchanged when its stderr holds no MLIR error line.
+    """
+    try:
+        text = stderr_path.read_text(errors="replace")
+    except OSError:
+        return exc
+    words = converter_words(text)
+    if words is None:
+        return exc
+    sentence, where = words
+    hint = next((h for key, h in _KNOWN_CONVERTER_BUGS.items() if key in sentence), None)
+    return UserError(
+        f"the TFLite converter rejected the model ({fmt}): {sentence}" + (f" (at {where})" if where else ""),
+        hint=hint or exc.hint,
+    )

@@ -158,3 +158,24 @@ def test_helia_edge_names_load_with_neuralspot_edge_classes(tmp_path: Path) -> N
     loaded = load_keras_model(renamed)
     x = _x(2)
     np.testing.assert_allclose(np.asarray(loaded(x)), 3.0 * x)
+
+
+def test_converter_rejection_is_one_line_in_its_own_words(tmp_path: Path) -> None:
+    stderr = (
+        "Traceback (most recent call last):\n  File ...\n"
+        '<unknown>:0: error: loc(callsite(fused["BiasAdd:", "functional_1_1/functional_1/BiasAdd@__inference_f_649"] '
+        'at callsite(fused["StatefulPartitionedCall:", "x@y"] at fused["StatefulPartitionedCall:", "S_1"]))): '
+        "'tf.Transpose' op x should be of the same rank with y, got x of rank 3, and y of rank 4\n"
+        '<unknown>:0: note: loc(fused["StatefulPartitionedCall:", "S_1"]): called from\n'
+    )
+    path = tmp_path / "convert_stderr.txt"
+    path.write_text(stderr)
+    raw = UserError("the TFLite converter rejected the model (int8): <unknown>:0: note: loc(...)", hint="h")
+    exc = rewrites.explain_conversion_error(raw, path, "int8")
+    assert exc.message == (
+        "the TFLite converter rejected the model (int8): 'tf.Transpose' op x should be of the same rank with y, "
+        "got x of rank 3, and y of rank 4 (at functional_1_1/functional_1/BiasAdd)"
+    )
+    assert "TSMixer" in (exc.hint or "")
+    path.write_text("no mlir here\n")
+    assert rewrites.explain_conversion_error(raw, path, "int8") is raw

@@ -62,7 +62,7 @@ def seg_job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     keras.utils.set_random_seed(0)
     root = tmp_path_factory.mktemp("seg")
     x, y = seg_data()
-    np.savez(root / "seg.npz", x=x, y=y)
+    np.savez(root / "seg.npz", x=x, y=y, patient_ids=np.arange(len(x)) // 20)
     model = unet()
     model.compile(
         optimizer=keras.optimizers.Adam(0.01),
@@ -80,7 +80,7 @@ def den_job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     keras.utils.set_random_seed(0)
     root = tmp_path_factory.mktemp("den")
     x, y = den_data()
-    np.savez(root / "den.npz", x=x, y=y)
+    np.savez(root / "den.npz", x=x, y=y, patient_ids=np.arange(len(x)) // 20)
     model = denoiser()
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
     model.fit(x[:1000], y[:1000, :, None], epochs=6, batch_size=64, verbose=0)

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from hkdeploy.cli import main
+from hkdeploy.config import load_params
+from hkdeploy.demo import demo
 from tests.tasks.conftest import task_config
 
 pytest.importorskip("keras", reason="pip install tensorflow-cpu keras")
@@ -39,6 +41,15 @@ def test_unet_segmentation_runs_on_the_virtual_evb(seg_job: dict[str, Path], tmp
     assert report["metrics"]["tflm"]["accuracy"] == dev["accuracy"]  # the same 40 frames
     assert summary["verdict"]["passed"] and summary["checks"]["device_matches_golden"]
 
+    # demo on the host TFLM: consecutive frames, time-step accuracy per frame, strips over time
+    params = load_params(data={**cfg, "demo_size": 8, "display_report": False}).params
+    result = demo(params, backend="pc")
+    shown = json.loads((params.demo_dir / "demo.json").read_text())
+    assert shown["task"]["name"] == "segmentation" and len(shown["frames"]) == 8
+    assert 0 <= result.accuracy <= 1 and result.accuracy == shown["metrics"]["accuracy"]
+    assert all("time_step_accuracy" in f for f in shown["frames"])
+    assert (params.demo_dir / "demo.png").read_bytes()[:4] == b"\x89PNG"
+
 
 def test_denoise_runs_on_the_virtual_evb(den_job: dict[str, Path], tmp_path: Path) -> None:
     cfg = task_config(
@@ -51,3 +62,9 @@ def test_denoise_runs_on_the_virtual_evb(den_job: dict[str, Path], tmp_path: Pat
     assert {"mse", "rmse", "mae", "cosine", "snr_improvement_db"} <= set(dev)
     assert summary["verdict"]["metric"] == "mse"
     assert summary["verdict"]["drop"] == pytest.approx(dev["mse"] - flt["mse"])
+
+    params = load_params(data={**cfg, "demo_size": 6, "display_report": False}).params
+    result = demo(params, backend="pc")
+    shown = json.loads((params.demo_dir / "demo.json").read_text())
+    assert shown["task"]["name"] == "denoise" and {"mse", "snr_improvement_db"} <= set(shown["frames"][0])
+    assert result.accuracy == shown["metrics"]["snr_improvement_db"]
