@@ -227,7 +227,7 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
                 params.test_metric_threshold,
             )
         peak = float(np.max(np.abs(check.dequantize_outputs(outputs.tflite_raw, info)), initial=0.0))
-        agree = integrity.agreement(fmt, results["pairs"]["tflite_int8__tflm"], peak)
+        agree = integrity.agreement(fmt, results["pairs"]["tflite_int8__tflm"], peak, bool(fops))
         verdict = integrity.merge_verdict(verdict, agree)
         if agree["status"] == "warning":
             warn(f"{agree['name']}: {agree['message']}")

@@ -22,7 +22,11 @@ def pair(exact: float | None, lsb: int | None, max_abs: float = 0.0) -> dict[str
 def test_agreement_rules_per_format() -> None:
     assert integrity.agreement("int8", pair(1.0, 0), 1.0)["status"] == "ok"
     one_lsb = integrity.agreement("int8", pair(0.99, 1, 0.004), 1.0)
-    assert one_lsb["status"] == "fail" and "99.0% of frames, max 1 LSB" in one_lsb["message"]
+    assert one_lsb["status"] == "warning" and one_lsb["name"] == "tflm_tflite_int8_lsb"
+    assert "99.0% of frames, max 1 LSB" in one_lsb["message"]
+    assert integrity.agreement("int8", pair(0.9, 2), 1.0)["status"] == "fail"
+    assert integrity.agreement("int8", pair(0.06, 3), 1.0, float_inside=True)["status"] == "warning"
+    assert integrity.agreement("int8", pair(0.06, 5), 1.0, float_inside=True)["status"] == "fail"
     warn = integrity.agreement("int16x8", pair(0.975, 3, 1e-4), 1.0)
     assert warn["status"] == "warning" and warn["name"] == "tflm_tflite_int16_lsb"
     assert "97.5%" in warn["message"] and "3 LSB" in warn["message"]
