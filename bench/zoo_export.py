@@ -207,6 +207,9 @@ def run_one(name: str, build: Any, work: Path) -> str:
     from hkdeploy.export.inspect import inspect_model
     from hkdeploy.tflm import TflmRunner, probe_arena
 
+    import keras
+
+    keras.utils.set_random_seed(0)  # weights as in tests/export/test_zoo.py
     try:
         model = build()
     except Exception as exc:
