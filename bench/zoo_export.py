@@ -83,7 +83,9 @@ def families() -> dict[str, Any]:
         from neuralspot_edge.models.tsmixer import TsMixerBlockParams, ts_block
 
         x = inp()
-        y = ts_block(TsMixerBlockParams(norm="layer", activation="relu", ff_dim=16, dropout=0.0), name="TS1")(x)
+        y = ts_block(TsMixerBlockParams(norm="layer", activation="relu", ff_dim=16, dropout=0.0), name="TS1")(
+            x
+        )
         y = keras.ops.transpose(y, axes=[0, 2, 1])
         y = keras.layers.Dense(4)(y)
         y = keras.ops.transpose(y, axes=[0, 2, 1])

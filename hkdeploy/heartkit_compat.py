@@ -110,8 +110,11 @@ def _quantization_mode(data: dict[str, Any]) -> list[Quirk]:
     if not isinstance(q, dict) or "mode" not in q:
         return []
     mode = q.pop("mode")
-    fmt = _norm_format(q.get("format", "int8"))
-    shown = q["format"] if "format" in q else "not set, so INT8"
+    written = "format" in q
+    if not written:
+        q["format"] = "INT8"  # HeartKit's default, now stated (migrate writes it)
+    fmt = _norm_format(q["format"])
+    shown = q["format"] if written else "not set: INT8, HeartKit's default"
     if _norm_format(mode) != fmt:
         what = (
             f"quantization.mode ({mode}) is not read by HeartKit's converter, which exports "
@@ -119,8 +122,9 @@ def _quantization_mode(data: dict[str, Any]) -> list[Quirk]:
             "if that is what you meant"
         )
         change = (
-            f"removed quantization.mode ({mode}); the export stays quantization.format {shown} as in "
-            f"HeartKit; set quantization.format to {mode} if that was meant"
+            f"removed quantization.mode ({mode}); "
+            + ("kept" if written else "wrote")
+            + f" quantization.format: {q['format']} (what both tools export); set it to {mode} if that was meant"
         )
     else:
         what = (

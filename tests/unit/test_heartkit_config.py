@@ -239,11 +239,12 @@ def test_migrate_writes_a_clean_config_and_comments_each_change(tmp_path: Path) 
     out = tmp_path / "clean.json"
     r = run_cli("config", "migrate", str(src), "-o", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    comments = [ln for ln in r.stdout.splitlines() if ln.startswith("# ") and "wrote" not in ln]
+    comments = [ln for ln in r.stdout.splitlines() if ln.startswith("# ") and not ln.startswith("# wrote ")]
     assert len(comments) == 2
     assert any("quantization.mode (FP32)" in c for c in comments)
     clean = json.loads(out.read_text())
     assert "mode" not in clean["quantization"] and "augmentations-dis" not in clean
+    assert clean["quantization"]["format"] == "INT8"  # HeartKit's default, now stated
     assert clean["epochs"] == 150  # still a HeartKit config
     assert "#" not in out.read_text()
     again = load_params(out)
