@@ -10,9 +10,18 @@ JOB_DIR ?= job/demo
 EXTRA_TESTS :=
 -include mk/*.mk
 
-.PHONY: setup demo test lint typecheck pytest clean
+.PHONY: setup setup-demo system-deps system-deps-demo demo test test-fast lint typecheck pytest clean
 
-setup: $(STAMP)
+# `make setup`: the system packages every test uses (installed as root on Debian/Ubuntu, else the apt
+# line is printed) and .venv with hkdeploy editable + the dev tools. `make demo` needs less.
+setup: system-deps $(STAMP)
+setup-demo: system-deps-demo $(STAMP)
+
+system-deps:
+	@bash mk/system-deps.sh test
+
+system-deps-demo:
+	@bash mk/system-deps.sh demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,20 +29,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: setup
+demo: setup-demo
 	$(BIN)/hkdeploy config check configs/demo.json
 	$(BIN)/hkdeploy run -c configs/demo.json --job-dir $(JOB_DIR)
 	$(BIN)/hkdeploy demo -c configs/demo.json --job-dir $(JOB_DIR)
 
 lint: setup
-	$(BIN)/ruff check hkdeploy tests $(wildcard bench) examples
-	$(BIN)/ruff format --check hkdeploy tests $(wildcard bench) examples
+	$(BIN)/ruff check hkdeploy tests tools $(wildcard bench) examples
+	$(BIN)/ruff format --check hkdeploy tests tools $(wildcard bench) examples
 
 typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
 	$(BIN)/pytest -q
+
+# The edit-test loop: no TensorFlow conversion, no host-port streaming, no emulator (markers set in
+# tests/conftest.py); under a minute.
+test-fast: setup
+	$(BIN)/ruff check hkdeploy tests tools $(wildcard bench) examples
+	$(BIN)/pytest -q -m "not slow"
 
 test: lint typecheck $(EXTRA_TESTS) pytest
 

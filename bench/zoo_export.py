@@ -202,14 +202,14 @@ def families() -> dict[str, Any]:
 
 
 def run_one(name: str, build: Any, work: Path) -> str:
+    import keras
+
     from hkdeploy.errors import HkDeployError
     from hkdeploy.export import integrity, rewrites
     from hkdeploy.export.check import quantize_inputs, run_tflite
     from hkdeploy.export.convert import ConvertSpec, convert_in_subprocess
     from hkdeploy.export.inspect import inspect_model
     from hkdeploy.tflm import TflmRunner, probe_arena
-
-    import keras
 
     keras.utils.set_random_seed(0)  # weights as in tests/export/test_zoo.py
     try:

@@ -6,7 +6,7 @@ Rules:
   ``hkdeploy.heartkit_compat``) has its known quirks fixed, one warning line each.
 - ``--set key.path=value`` values are typed by the schema (``--set frame_size=640`` is an int,
   ``--set quantization.format=int16x8`` a string, ``--set class_names='["a","b"]'`` a list).
-- Precedence: ``--job-dir`` > ``--set`` > file > environment (NEURALSPOT_ROOT) > defaults; ``config show``
+- Precedence: ``--job-dir`` > ``--set`` > file > environment (NEURALSPOT_ROOT, HK_TFLM_ROOT, HK_TFLM_DOWNLOADS) > defaults; ``config show``
   reports where each value came from.
 - Paths: see ``hkdeploy.params``.
 """
@@ -31,7 +31,7 @@ from hkdeploy import __version__
 from hkdeploy.errors import ConfigError
 from hkdeploy.fsutil import write_json
 from hkdeploy.heartkit_compat import apply_quirks, is_heartkit_config
-from hkdeploy.params import KNOWN_MISNAMES, TRAINING_ONLY_FIELDS, DeployParams
+from hkdeploy.params import KNOWN_MISNAMES, TRAINING_ONLY_FIELDS, UNUSED_FIELDS, DeployParams
 
 # Fields where a bare file name means "in job_dir" (HeartKit's model_post_init rule).
 JOB_RELATIVE_FIELDS = frozenset({"model_file", "tflm_file", "val_file"})
@@ -177,8 +177,14 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"config file {path} does not exist", hint="check the path given to -c/--config"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not a text file ({exc.reason})", hint="pass a JSON or YAML config file"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror}", hint="check the file's path and permissions"
+        ) from exc
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
@@ -191,13 +197,31 @@ def read_config_file(path: Path) -> dict[str, Any]:
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             hint="JSON allows no comments or trailing commas; use a .yaml file for comments",
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not a text file ({exc.reason})", hint="pass a JSON or YAML config file"
+        ) from None
     except Exception as exc:  # yaml.YAMLError and friends
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path} is not valid YAML: {yaml_problem(exc)}", hint=YAML_HINT) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of settings, got a {type(data).__name__}")
+        raise ConfigError(
+            f"{path} must hold a mapping of settings, got a {type(data).__name__}",
+            hint='the file must be one object: {"name": ..., "model_file": ...} (JSON) or key: value lines (YAML)',
+        )
     return data
+
+
+YAML_HINT = "indent with spaces consistently, quote values with ':' or '#', and check the brackets"
+
+
+def yaml_problem(exc: BaseException) -> str:
+    """A YAML error as one line: what went wrong and where (PyYAML's own text spans several lines)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def parse_override(text: str) -> tuple[list[str], str]:
@@ -242,6 +266,10 @@ def _leaves(data: Any, prefix: str = "") -> Iterator[str]:
         yield prefix[:-1]
 
 
+def _looks_like_path(name: str) -> bool:
+    return name in ("path", "file", "dir", "root") or name.endswith(("_path", "_file", "_dir", "_root"))
+
+
 def _resolve_paths(
     data: dict[str, Any], model: type[BaseModel], base_of: dict[str, Path], job_dir: Path, prefix: str = ""
 ) -> None:
@@ -252,7 +280,16 @@ def _resolve_paths(
         value = data[key]
         sub = _submodel(info.annotation)
         list_sub = _list_submodel(info.annotation)
-        if _is_path(info.annotation) and isinstance(value, str | Path):
+        if key == "params" and isinstance(value, dict) and prefix.startswith("datasets["):
+            # a dataset's own params are free-form: its path-like entries resolve like the config's
+            # paths (against the config file's folder, not the working directory)
+            for name, item in value.items():
+                if _looks_like_path(name) and isinstance(item, str) and item and "://" not in item:
+                    p = Path(os.path.expandvars(os.path.expanduser(item)))
+                    if not p.is_absolute():
+                        base = base_of.get(f"{path}.{name}") or base_of.get(path) or base_of.get("datasets")
+                        value[name] = str(((base or Path.cwd()) / p).resolve())
+        elif _is_path(info.annotation) and isinstance(value, str | Path):
             p = Path(os.path.expandvars(os.path.expanduser(str(value))))
             if not p.is_absolute():
                 if not prefix and key in JOB_RELATIVE_FIELDS and len(p.parts) == 1:
@@ -344,6 +381,7 @@ def load_params(
     quirks = apply_quirks(raw) if heartkit else []
     ignored: list[str] = []
     problems = _check_keys(raw, DeployParams, "", ignored)
+    ignored += [k for k in sorted(UNUSED_FIELDS) if k in raw]
     sources: dict[str, Source] = {leaf: "file" for leaf in _leaves(raw) if leaf}
     base_of: dict[str, Path] = {leaf: base_dir for leaf in sources}
 
@@ -390,6 +428,14 @@ def load_params(
         if isinstance(raw["firmware"], dict):
             raw["firmware"]["neuralspot_root"] = os.environ["NEURALSPOT_ROOT"]
             sources["firmware.neuralspot_root"] = "env"
+
+    for key, var in (("tflm_root", "HK_TFLM_ROOT"), ("tflm_downloads", "HK_TFLM_DOWNLOADS")):
+        fw = raw.get("firmware")
+        if os.environ.get(var) and not (isinstance(fw, dict) and fw.get(key)):
+            raw.setdefault("firmware", {})
+            if isinstance(raw["firmware"], dict):
+                raw["firmware"][key] = os.environ[var]
+                sources[f"firmware.{key}"] = "env"
 
     if not isinstance(raw["job_dir"], str | Path):
         raise ConfigError(f"{where}: job_dir must be a folder path, got {raw['job_dir']!r}")

@@ -9,7 +9,6 @@ Backends are found by name through ``BackendFactory``. No TensorFlow.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -26,10 +25,11 @@ import numpy.typing as npt
 
 from hkdeploy import metrics
 from hkdeploy.console import console, info
-from hkdeploy.errors import UserError
+from hkdeploy.contracts import ExportManifest, load_export
 from hkdeploy.factory import Factory
 from hkdeploy.fsutil import write_bytes, write_json
 from hkdeploy.params import DeployParams
+from hkdeploy.platforms.base import Counter
 from hkdeploy.tasks_validate import task_of
 
 
@@ -37,9 +37,12 @@ class Backend(ABC):
     """Runs one quantized frame; a context manager (it may start a process or open a port)."""
 
     label: str = ""
+    counter: Counter = Counter("host ns", "host time of this computer's TFLM runtime", real_time=False)
 
-    def __init__(self, params: DeployParams, report: dict[str, Any], port: str | None = None) -> None:
-        self.params, self.report, self.port = params, report, port
+    def __init__(
+        self, params: DeployParams, export: ExportManifest, port: str | None = None, board: str | None = None
+    ) -> None:
+        self.params, self.export, self.port, self.board = params, export, port, board
         self.stack = ExitStack()
 
     def __enter__(self) -> Backend:
@@ -64,7 +67,7 @@ class PcBackend(Backend):
         from hkdeploy.tflm import TflmRunner
 
         model = (self.params.export_dir / "model.tflite").read_bytes()
-        self.runner = TflmRunner(model, int(self.report["arena"]["board"]))
+        self.runner = TflmRunner(model, self.export.arena.board)
         return self
 
     def run(self, frame: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], float]:
@@ -74,38 +77,26 @@ class PcBackend(Backend):
 
 
 class LinkBackend(Backend):
-    """A device over the link: the virtual EVB (``sim``) or a real board (``evb``)."""
+    """The target's device over the link (``evb``: the config's board, or ``--port``)."""
 
-    def _url(self) -> str:
-        from hkdeploy.boards import board_for
-        from hkdeploy.link.discovery import find_port
-
-        board, link = board_for(self.params.board), self.params.link
-        return find_port(
-            self.port or link.port,
-            link.usb_vid or board.usb_vid,
-            link.usb_pid or board.usb_pid,
-            link.serial_number,
-        )
+    backend = "evb"
 
     def __enter__(self) -> Backend:
-        from hkdeploy.link.client import DeviceClient, Timeouts
+        from hkdeploy.platforms import connect, open_devices, platform_of, target_board
+        from hkdeploy.platforms.base import counter_from_hello
 
-        link = self.params.link
-        self.dev = self.stack.enter_context(
-            DeviceClient(
-                self._url(),
-                link.baud,
-                Timeouts(link.connect_timeout, link.packet_timeout, link.command_timeout, link.retries),
-            )
+        params = self.params.model_copy(update={"backend": self.backend})
+        board = target_board(params, self.board)
+        self.params.demo_dir.mkdir(parents=True, exist_ok=True)
+        urls = self.stack.enter_context(
+            open_devices(params, board, [self.port] if self.port else [], 1, self.params.demo_dir)
         )
-        hello = self.dev.check_ready(bytes.fromhex(self.report["model"]["sha256"]))
-        self.label = f"{hello.board} over {self._label_link()}"
-        self.dtype = np.dtype(self.report["model"]["output"]["dtype"])
+        self.dev = self.stack.enter_context(connect(params, urls[0]))
+        hello = self.dev.check_ready(self.export.sha256)
+        self.counter = counter_from_hello(hello.counter_kind, hello.board, platform_of(board).counter(board))
+        self.label = f"{hello.board} over {urls[0]}"
+        self.dtype = np.dtype(self.export.model.output.dtype)
         return self
-
-    def _label_link(self) -> str:
-        return "the link"
 
     def run(self, frame: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], float]:
         r = self.dev.run(np.ascontiguousarray(frame).tobytes())
@@ -113,29 +104,9 @@ class LinkBackend(Backend):
 
 
 class SimBackend(LinkBackend):
-    """The virtual EVB (host port), started for the demo and always stopped."""
+    """The virtual EVB, started for the demo and always stopped."""
 
-    def _url(self) -> str:
-        from hkdeploy.boards import board_for
-        from hkdeploy.build import emulated, ensure_sim
-        from hkdeploy.link.hostport import HostPort
-
-        binary = ensure_sim(self.params)
-        limits = emulated(self.params, board_for(self.params.board))
-        self.params.demo_dir.mkdir(parents=True, exist_ok=True)
-        hp = HostPort(
-            binary,
-            f"sim:{limits.name}",
-            limits.app_bytes,
-            limits.sram_bytes,
-            baud=self.params.link.baud if self.params.link.pace else 0,
-            log_path=self.params.demo_dir / "hostport.log",
-        )
-        self.stack.enter_context(hp)
-        return hp.url
-
-    def _label_link(self) -> str:
-        return "a pty"
+    backend = "sim"
 
 
 BackendFactory: Factory[type[Backend]] = Factory("demo backend")
@@ -170,41 +141,42 @@ def pick_record(params: DeployParams) -> tuple[npt.NDArray[np.float32], npt.NDAr
     return data.x[take], data.y[take], record
 
 
-def demo(params: DeployParams, backend: str | None = None, port: str | None = None) -> DemoResult:
+def demo(
+    params: DeployParams, backend: str | None = None, port: str | None = None, board: str | None = None
+) -> DemoResult:
     """Run the demo (see the module doc).
 
     Raises:
         UserError: no export, unknown backend. DeviceError: the board failed.
     """
-    report_path = params.export_dir / "export_report.json"
-    if not report_path.is_file():
-        raise UserError(
-            f"no export in {params.export_dir}", hint="run `hkdeploy export` first (or `hkdeploy run`)"
-        )
-    report = json.loads(report_path.read_text())
+    export = load_export(params.export_dir)
     name = backend or params.backend
     cls = BackendFactory.get(name, allow_import=True)
     x, y, record = pick_record(params)
-    qin, qout = report["model"]["input"], report["model"]["output"]
+    qin, qout = export.model.input, export.model.output
     labels = params.labels()
     frames: list[dict[str, Any]] = []
+    report = export.model_dump(mode="json", by_alias=True)  # extra keys (task) included
     task = task_of(report)  # segmentation / denoise: hkdeploy.tasks_demo
-    with cls(params, report, port) as be:
+    with cls(params, export, port, board) as be:
         info(f"demo: {len(x)} consecutive frames of test record {record} on {be.label}")
+        info(f"demo: latency is {be.counter.label}")
         if task is not None:
             from hkdeploy.tasks_demo import run_task_demo
 
             task_frames, headline = run_task_demo(params, report, task, be, x, y, record, name)
             return DemoResult(task_frames, headline, params.demo_dir)
         for i, (frame, label) in enumerate(zip(x, y, strict=True)):
-            raw_in = metrics.quantize(frame, qin["scale"], qin["zero_point"], np.dtype(qin["dtype"]))
-            out, micros = be.run(np.asarray(raw_in).reshape(qin["shape"]))
-            probs = metrics.dequantize(out.reshape(1, -1), qout["scale"], qout["zero_point"])[0]
+            raw_in = metrics.quantize(frame, qin.scale, qin.zero_point, np.dtype(qin.dtype))
+            out, micros = be.run(np.asarray(raw_in).reshape(qin.shape))
+            probs = metrics.dequantize(out.reshape(1, -1), qout.scale, qout.zero_point)[0]
             if params.use_logits:
                 e = np.exp(probs - probs.max())
                 probs = e / e.sum()
             pred = int(np.argmax(probs))
+            uncertain = params.threshold is not None and float(probs[pred]) < params.threshold
             rec = {
+                "uncertain": uncertain,
                 "frame": i,
                 "label": int(label),
                 "prediction": pred,
@@ -213,7 +185,7 @@ def demo(params: DeployParams, backend: str | None = None, port: str | None = No
                 "probabilities": [float(p) for p in probs],
             }
             frames.append(rec)
-            mark = "ok" if pred == int(label) else "MISS"
+            mark = ("ok" if pred == int(label) else "MISS") + (" (below threshold)" if uncertain else "")
             console.print(
                 f"frame {i + 1:>4}/{len(x)}  predicted {labels[pred]:<8} ({rec['confidence']:.2f})  "
                 f"label {labels[int(label)]:<8} {mark:<4}  {micros:9.1f} µs",
@@ -228,7 +200,14 @@ def demo(params: DeployParams, backend: str | None = None, port: str | None = No
         "device": be.label,
         "record": record,
         "accuracy": accuracy,
+        "threshold": params.threshold,
+        "uncertain_frames": sum(f["uncertain"] for f in frames),
         "latency_us": metrics.latency_stats([f["micros"] for f in frames]),
+        "latency_counter": {
+            "unit": be.counter.unit,
+            "label": be.counter.label,
+            "real_time": be.counter.real_time,
+        },
         "frames": frames,
     }
     write_json(out_dir / "demo.json", summary)
@@ -293,6 +272,7 @@ def _write_html(path: Path, summary: dict[str, Any], labels: list[str], png: byt
     r.image(png, "signal and predicted classes")
     r.heading("Summary", "summary")
     lat = summary["latency_us"]
+    r.text(f"Latency measured by: {summary['latency_counter']['label']}.")
     r.key_values(
         {
             "accuracy": summary["accuracy"],

@@ -75,3 +75,41 @@ class ToolError(HkDeployError):
     """An external tool or SDK is missing or failed (compiler, neuralSPOT, JLinkExe, pyocd)."""
 
     exit_code = EXIT_TOOL
+
+
+def from_os_error(exc: OSError) -> UserError:
+    """An OSError that escaped (job_dir is a file, read-only, disk full, ...) as one line with a hint.
+
+    These are problems of the machine or the paths given, not bugs: exit 2, naming the file.
+    """
+    import errno
+    import shutil
+    from pathlib import Path
+
+    name = exc.filename or ""
+    what = exc.strerror or type(exc).__name__
+    where = f" ({name})" if name else ""
+    if exc.errno == errno.ENOSPC:
+        free = ""
+        probe = Path(str(name)) if name else Path.cwd()
+        for folder in (probe, *probe.parents):
+            try:
+                free = f"; {shutil.disk_usage(folder).free:,} B free on {folder}"
+                break
+            except OSError:
+                continue
+        return UserError(
+            f"the disk is full: cannot write {name or 'a file'}{free}",
+            hint="free some space or point --job-dir at another disk; nothing half-written was kept",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UserError(
+            f"no permission to write{where}: {what}",
+            hint="choose a writable job_dir (--job-dir) or fix the folder's permissions",
+        )
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        return UserError(
+            f"a path is in the way{where}: {what}",
+            hint="job_dir and the files it holds must be folders/files as hkdeploy writes them: use another --job-dir",
+        )
+    return UserError(f"file system error{where}: {what}", hint="check the path and the disk")

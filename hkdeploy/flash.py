@@ -1,7 +1,8 @@
 """``hkdeploy flash``: write the built firmware to the board with a runner (jlink or pyocd).
 
 Refuses a binary that is missing or stale (its build manifest no longer matches the export or the
-firmware sources) unless ``force``. ``sim`` has nothing to flash: the virtual EVB loads the build.
+firmware sources) unless ``force``. Platforms whose devices load the build themselves (the virtual
+EVB, the emulated Cortex-M) have nothing to flash.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hkdeploy.boards import Board
-from hkdeploy.build import current_build, target_board
+from hkdeploy.build import current_build
 from hkdeploy.console import info
 from hkdeploy.params import DeployParams
+from hkdeploy.platforms import platform_of, target_board
 from hkdeploy.proc import Result
 from hkdeploy.runners import FlashOptions, Runner, RunnerFactory
 
@@ -48,8 +50,8 @@ def flash(
         ToolError: the runner's tool is missing. DeviceError: the flash failed.
     """
     board = target_board(params, board_name)
-    if board.is_sim:
-        info("flash: nothing to flash for the virtual EVB (it loads the build when it starts)")
+    if not platform_of(board).needs_flash:
+        info(f"flash: nothing to flash for {board.name} (its device loads the build when it starts)")
         return FlashResult(board, None, [], skipped=True)
     built = current_build(params, board, force=force)
     r = make_runner(params, board, runner, serial_number=serial_number, erase=erase, reset=reset)

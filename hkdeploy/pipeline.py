@@ -1,4 +1,4 @@
-"""``hkdeploy run``: export -> build -> flash (skipped for the virtual EVB) -> validate.
+"""``hkdeploy run``: export -> build -> flash (for platforms that need it) -> validate.
 
 Stops at the first stage that fails, with that stage's exit code; the error names the stage.
 """
@@ -9,12 +9,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hkdeploy.boards import Board
 from hkdeploy.console import info
 from hkdeploy.errors import HkDeployError
 from hkdeploy.params import DeployParams
+
+if TYPE_CHECKING:
+    from hkdeploy.lab.places import LabPorts
 
 STAGES = ("export", "build", "flash", "validate")
 
@@ -48,12 +51,18 @@ def run(
     ports: list[str] | None = None,
     skip: tuple[str, ...] = (),
     force: bool = False,
+    lab: LabPorts | None = None,
 ) -> RunResult:
-    """The whole chain for the config's board (or ``board``); ``skip`` names stages to leave out."""
-    from hkdeploy.build import build, target_board
+    """The whole chain for the config's board (or ``board``); ``skip`` names stages to leave out.
+
+    ``lab``: acquired labgrid places (their URLs are ``ports``): flash goes through each place's
+    exporter host, and validate stops (exit 3) if the coordinator is lost."""
+    from hkdeploy.build import build
+    from hkdeploy.platforms import platform_of, target_board
 
     result = RunResult()
     target = target_board(params, board)
+    platform = platform_of(target)
     if "export" not in skip:
         with stage("export", result):
             from hkdeploy.export import export
@@ -62,19 +71,24 @@ def run(
     if "build" not in skip:
         with stage("build", result):
             result.results["build"] = build(params, target.name)
-    if "flash" not in skip and not target.is_sim:
+    if "flash" not in skip and platform.needs_flash:
         with stage("flash", result):
-            from hkdeploy.flash import flash
+            if lab is not None:
+                from hkdeploy.lab.flash import flash_places
 
-            result.results["flash"] = flash(params, target.name, force=force)
-            _wait_for_board(params, target, list(ports or []))
+                result.results["flash"] = flash_places(params, target, lab, force=force)
+            else:
+                from hkdeploy.flash import flash
+
+                result.results["flash"] = flash(params, target.name, force=force)
+                _wait_for_board(params, target, list(ports or []))
     if "validate" not in skip:
         with stage("validate", result):
             from hkdeploy.validate import validate
 
-            if target.is_sim and params.backend != "sim":
-                params = params.model_copy(update={"backend": "sim"})
-            result.results["validate"] = validate(params, list(ports or []))
+            result.results["validate"] = validate(
+                params, list(ports or []), board=target.name, guard=lab.guard if lab is not None else None
+            )
     done = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     info(f"run: done ({done})")
     return result

@@ -75,7 +75,6 @@ def summarize_task(
     )
     exact = pairs["device__tflm_golden"].get("exact_match")
     checks = {
-        "model_hash": True,
         "all_samples": len(ids) == len(data["y"]),
         "device_matches_golden": exact is None or exact == 1.0,
         "metric_drop": bool(v["passed"]),

@@ -1,36 +1,45 @@
-"""``hkdeploy validate``: hardware-in-the-loop accuracy and latency on boards or the virtual EVB.
+"""``hkdeploy validate``: hardware-in-the-loop accuracy and latency on any target.
 
-HELLO (the model hash must be the exported one and allocation must have succeeded), then the
-export's seeded test frames stream with RUN, sharded over every device given; each result is
-appended to ``job_dir/validate/results.jsonl`` as it arrives (flushed), so ``--resume`` continues an
-interrupted run without redoing or losing samples. PERF measures latency. The report compares device
-▸ TFLM golden ▸ Keras float; thresholds fail the command (exit 1) after everything is written.
-No TensorFlow: the golden and float outputs come from the export's ``test_data.npz``.
+Two halves. **Streaming** (``stream``): HELLO (the model hash must be the exported one and
+allocation must have succeeded), then the export's seeded test frames go out with RUN, sharded over
+every device of the run (``hkdeploy.platforms.open_devices``: ports, virtual EVBs, emulated boards);
+each result is appended to ``job_dir/validate/results.jsonl`` as it arrives (flushed and fsynced,
+tagged with the model hash and the export it belongs to), so ``--resume`` continues an interrupted
+run without redoing or losing samples, and refuses results of another export. PERF measures
+latency. **Summarising** (``summarize``): device ▸ TFLM golden ▸ Keras float, the one verdict rule
+(``metrics.metric_verdict``), reports; thresholds fail the command (exit 1) after everything is
+written. Latency is labelled with what the target's counter measures (host time of the virtual EVB,
+instructions on an emulated Cortex-M, cycles on a board). No TensorFlow.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
 import os
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hkdeploy import metrics
-from hkdeploy.boards import board_for
+from hkdeploy.boards import Board
 from hkdeploy.console import info, progress
+from hkdeploy.contracts import EXPORT_REPORT, ExportManifest, TestData, load_export, load_test_data
 from hkdeploy.errors import CheckFailed, DeviceError, UserError
 from hkdeploy.fsutil import write_json, write_text
-from hkdeploy.link.client import DeviceClient, Timeouts
+from hkdeploy.link.pipeline import run_many
 from hkdeploy.params import DeployParams
-from hkdeploy.tasks_validate import example_frame, live_score, summarize_task, task_of, write_task_report
+from hkdeploy.platforms import Counter, connect, open_devices, platform_of, target_board
+from hkdeploy.platforms.base import counter_from_hello
+from hkdeploy.tasks_validate import example_frame, summarize_task, task_of, write_task_report
+
+RESUME_HINT = "start afresh (drop --resume)"
 
 
 @dataclass
@@ -42,27 +51,34 @@ class ValidateResult:
     out_dir: Path
 
 
-def _load_export(params: DeployParams) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    export = params.export_dir
-    report_path, data_path = export / "export_report.json", export / "test_data.npz"
-    if not report_path.is_file() or not data_path.is_file():
-        raise UserError(f"no export in {export}", hint="run `hkdeploy export` first (or `hkdeploy run`)")
-    with np.load(data_path) as d:
-        data = {k: d[k] for k in d.files}
-    return json.loads(report_path.read_text()), data
+def export_id(export_dir: Path) -> str:
+    """Identity of an export: the hash of its report (a re-export with any change gives another)."""
+    return hashlib.sha256((export_dir / EXPORT_REPORT).read_bytes()).hexdigest()[:16]
+
+
+_RECORD_KEYS = ("sample", "output", "cycles", "micros", "model_sha256", "export")
 
 
 def read_results(path: Path) -> dict[int, dict[str, Any]]:
-    """Results already on disk by sample id; a torn last line (killed mid-write) is ignored."""
+    """Results already on disk by sample id; a torn last line (killed mid-write) is ignored.
+
+    Raises:
+        UserError: a line other than the last is damaged, or a record lacks its fields.
+    """
     done: dict[int, dict[str, Any]] = {}
     if not path.exists():
         return done
-    for line in path.read_text().splitlines():
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for n, line in enumerate(lines, 1):
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        done[int(rec["sample"])] = rec
+            if not isinstance(rec, dict) or any(k not in rec for k in _RECORD_KEYS):
+                raise ValueError("not a result record")
+            done[int(rec["sample"])] = rec
+        except (ValueError, TypeError):
+            if n == len(lines):
+                continue  # the torn tail of a killed run
+            raise UserError(f"{path} line {n} is damaged: {line[:60]!r}", hint=RESUME_HINT) from None
     return done
 
 
@@ -76,146 +92,137 @@ def _cut_torn_tail(path: Path) -> None:
             fh.truncate(data.rfind(b"\n") + 1)
 
 
-@contextlib.contextmanager
-def _devices(params: DeployParams, ports: list[str], sim_boards: int, log_dir: Path) -> Iterator[list[str]]:
-    """URLs of the devices to use; for the virtual EVB, build and start host ports (always stopped)."""
-    board = board_for(params.board)
-    if params.backend == "sim" or board.is_sim:
-        from hkdeploy.build import emulated, ensure_sim
-        from hkdeploy.link.hostport import HostPort
-
-        binary = ensure_sim(params)
-        limits = emulated(params, board)
-        with contextlib.ExitStack() as stack:
-            urls = []
-            for i in range(max(1, sim_boards)):
-                hp = HostPort(
-                    binary,
-                    f"sim:{limits.name}",
-                    limits.app_bytes,
-                    limits.sram_bytes,
-                    baud=params.link.baud if params.link.pace else 0,
-                    log_path=log_dir / f"hostport{i}.log",
-                )
-                stack.enter_context(hp)
-                urls.append(hp.url)
-            yield urls
-        return
-    if not ports:
-        from hkdeploy.link.discovery import find_port
-
-        ports = [
-            find_port(
-                params.link.port,
-                params.link.usb_vid or board.usb_vid,
-                params.link.usb_pid or board.usb_pid,
-                params.link.serial_number,
+def _check_resumable(done: dict[int, dict[str, Any]], sha: str, export: str, n: int, path: Path) -> None:
+    for rec in done.values():
+        if rec.get("model_sha256") != sha or rec.get("export") != export:
+            raise UserError(
+                f"{path} holds results of another export (model {str(rec.get('model_sha256'))[:12]}…, "
+                f"the current export's model is {sha[:12]}…)",
+                hint=RESUME_HINT,
             )
-        ]
-    yield ports
+        if not 0 <= int(rec["sample"]) < n:
+            raise UserError(f"{path} holds sample {rec['sample']}, the test set has {n}", hint=RESUME_HINT)
 
 
-def validate(
+@dataclass
+class Stream:
+    """What the streaming half gathered (shared by the device threads under ``lock``)."""
+
+    done: dict[int, dict[str, Any]]
+    fresh: int = 0
+    moved: int = 0
+    correct: int = 0
+    micros: float = 0.0
+    device: dict[str, Any] = field(default_factory=dict)
+    perf: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    errors: list[BaseException] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def stream(
     params: DeployParams,
-    ports: list[str] | None = None,
-    resume: bool = False,
-    sim_boards: int = 1,
-    show_progress: bool = True,
-) -> ValidateResult:
-    """Run the hardware-in-the-loop validation (see the module doc).
+    board: Board,
+    export: ExportManifest,
+    data: TestData,
+    *,
+    ports: list[str],
+    resume: bool,
+    devices: int,
+    show_progress: bool,
+    guard: Callable[[], None] | None = None,
+) -> Stream:
+    """Send every test frame not yet done to the run's devices; results go to results.jsonl as they come.
+
+    ``guard`` is called before each sample is recorded and may raise to stop the run (e.g. a lab
+    place's lock was lost with its coordinator); results so far stay on disk for ``--resume``.
 
     Raises:
-        UserError: no export. DeviceError: a device failed (results so far stay on disk).
-        CheckFailed: a threshold failed (after every report has been written).
+        UserError: results of another export with ``resume``. DeviceError: a device failed or
+        ``link.run_timeout`` passed (results so far stay on disk).
     """
-    report, data = _load_export(params)
     out = params.validate_dir
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.jsonl"
-    if not resume and results_path.exists():
-        results_path.unlink()
-    _cut_torn_tail(results_path)
-    done = read_results(results_path)
-    raw, y = data["input_raw"], data["y"]
-    out_dtype = data["tflm"].dtype
-    out_shape = tuple(report["model"]["output"]["shape"][1:])
-    n = len(raw)
+    path = out / "results.jsonl"
+    if not resume and path.exists():
+        path.unlink()
+    _cut_torn_tail(path)
+    done = read_results(path)
+    sha, this_export = export.model.sha256, export_id(params.export_dir)
+    n = len(data)
+    _check_resumable(done, sha, this_export, n, path)
     todo = [i for i in range(n) if i not in done]
-    sha = bytes.fromhex(report["model"]["sha256"])
-    timeouts = Timeouts(
-        params.link.connect_timeout,
-        params.link.packet_timeout,
-        params.link.command_timeout,
-        params.link.retries,
-    )
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-    hello_info: dict[str, Any] = {}
-    perf: dict[str, Any] = {}
-    start = time.perf_counter()
-    bytes_moved = [0]
-    running = [0, 0, 0.0]  # correct, frames, summed µs of this run (the live progress status)
+    st = Stream(done)
+    out_dtype = data.tflm.dtype
+    raw, y = data.input_raw, data.y
+    run_timeout = params.link.run_timeout
+    start = time.monotonic()
+    deadline = start + run_timeout
 
-    with _devices(params, list(ports or []), sim_boards, out) as urls, open(results_path, "a") as sink:
+    def worker(url: str, ids: list[int], bar: Any, task: Any) -> None:
+        try:
+            with connect(params, url) as dev:
+                h = dev.check_ready(export.sha256)
+                with st.lock:
+                    for key in ("board", "arena_size", "arena_used", "build_id", "cpu_hz", "counter_kind"):
+                        st.device.setdefault(key, getattr(h, key))
+                # pipelined: up to link.window (default: the device's credits) RUNs in flight
+                frames = (raw[i].tobytes() for i in ids)
+                for i, r in zip(ids, run_many(dev, frames, params.link.window), strict=True):
+                    if time.monotonic() > deadline:
+                        raise DeviceError(
+                            f"validate exceeded link.run_timeout ({run_timeout:g} s) with {len(st.done)} of {n} "
+                            "frames done",
+                            hint="raise link.run_timeout, or continue with --resume",
+                        )
+                    if guard is not None:
+                        guard()
+                    rec = {
+                        "sample": i,
+                        "label": y[i].tolist(),
+                        "output": np.frombuffer(r.output, out_dtype).tolist(),
+                        "cycles": r.cycles,
+                        "micros": r.micros,
+                        "device": url,
+                        "model_sha256": sha,
+                        "export": this_export,
+                    }
+                    with st.lock:
+                        sink.write(json.dumps(rec) + "\n")
+                        sink.flush()
+                        os.fsync(sink.fileno())
+                        st.done[i] = rec
+                        st.fresh += 1
+                        st.moved += len(r.output) + raw[i].nbytes
+                        st.correct += int(y[i].ndim == 0 and int(np.argmax(rec["output"])) == int(y[i]))
+                        st.micros += r.micros
+                        if bar is not None:
+                            bar.update(
+                                task,
+                                advance=1,
+                                status=f"acc {st.correct / st.fresh:.3f}  {st.micros / st.fresh:.0f} µs/inference",
+                            )
+                with st.lock:
+                    measure = not st.perf
+                    if measure:
+                        st.perf["pending"] = True
+                if measure:
+                    p = dev.perf(warmup=5, runs=20)
+                    with st.lock:
+                        st.perf.clear()
+                        st.perf.update(
+                            runs=p.runs,
+                            cycles_min=p.cycles_min,
+                            cycles_median=p.cycles_median,
+                            cycles_max=p.cycles_max,
+                            cpu_hz=p.cpu_hz,
+                        )
+        except BaseException as exc:  # collected, re-raised in the main thread
+            with st.lock:
+                st.errors.append(exc)
+
+    with open_devices(params, board, ports, devices, out) as urls, open(path, "a", encoding="utf-8") as sink:
         shards = [todo[k :: len(urls)] for k in range(len(urls))]
-        deadline = time.monotonic() + params.link.run_timeout
-
-        def worker(url: str, ids: list[int], bar: Any, task: Any) -> None:
-            try:
-                with DeviceClient(url, params.link.baud, timeouts) as dev:
-                    h = dev.check_ready(sha)
-                    with lock:
-                        hello_info.setdefault("board", h.board)
-                        hello_info.setdefault("arena_size", h.arena_size)
-                        hello_info.setdefault("arena_used", h.arena_used)
-                        hello_info.setdefault("build_id", h.build_id)
-                        hello_info.setdefault("cpu_hz", h.cpu_hz)
-                    for i in ids:
-                        if time.monotonic() > deadline:
-                            raise DeviceError(
-                                f"validate exceeded link.run_timeout ({params.link.run_timeout} s)"
-                            )
-                        r = dev.run(raw[i].tobytes())
-                        rec = {
-                            "sample": i,
-                            "label": np.asarray(y[i]).tolist(),
-                            "output": np.frombuffer(r.output, out_dtype).tolist(),
-                            "cycles": r.cycles,
-                            "micros": r.micros,
-                            "device": url,
-                        }
-                        with lock:
-                            sink.write(json.dumps(rec) + "\n")
-                            sink.flush()
-                            os.fsync(sink.fileno())
-                            done[i] = rec
-                            bytes_moved[0] += len(r.output) + raw[i].nbytes
-                            running[0] += live_score(rec["output"], y[i], out_shape)
-                            running[1] += 1
-                            running[2] += r.micros
-                            if bar is not None:
-                                bar.update(
-                                    task,
-                                    advance=1,
-                                    status=f"acc {running[0] / running[1]:.3f}  "
-                                    f"{running[2] / running[1]:.0f} µs/inference",
-                                )
-                    if not perf:
-                        p = dev.perf(warmup=5, runs=20)
-                        with lock:
-                            perf.update(
-                                {
-                                    "runs": p.runs,
-                                    "cycles_min": p.cycles_min,
-                                    "cycles_median": p.cycles_median,
-                                    "cycles_max": p.cycles_max,
-                                    "cpu_hz": p.cpu_hz,
-                                }
-                            )
-            except BaseException as exc:  # collected, re-raised in the main thread
-                with lock:
-                    errors.append(exc)
-
         with progress(enabled=show_progress) as bar:
             task = bar.add_task("validate", total=n, completed=n - len(todo), status="")
             threads = [
@@ -224,63 +231,90 @@ def validate(
             ]
             for t in threads:
                 t.start()
+            # every request is bounded by command_timeout, so a thread ends at most that long after
+            # the run's deadline
+            grace = params.link.command_timeout * (params.link.retries + 2) + 10
             for t in threads:
-                t.join(timeout=max(1.0, deadline - time.monotonic() + 10))
-    if errors:
-        raise errors[0]
-    elapsed = time.perf_counter() - start
-    summary = _summarize(params, report, data, done, perf, hello_info, elapsed, bytes_moved[0], len(todo))
-    if summary.get("task"):
-        _write_task_reports(out, summary, params, data)
-    else:
-        _write_reports(out, summary, params)
+                t.join(timeout=max(1.0, deadline + grace - time.monotonic()))
+            if any(t.is_alive() for t in threads):
+                raise DeviceError(
+                    f"validate exceeded link.run_timeout ({run_timeout:g} s): a device stopped answering",
+                    hint="raise link.run_timeout, check the device, or continue with --resume",
+                )
+    st.perf.pop("pending", None)
+    if st.errors:
+        raise st.errors[0]
+    st.seconds = time.monotonic() - start
+    return st
+
+
+def validate(
+    params: DeployParams,
+    ports: list[str] | None = None,
+    resume: bool = False,
+    sim_boards: int = 1,
+    show_progress: bool = True,
+    board: str | None = None,
+    guard: Callable[[], None] | None = None,
+) -> ValidateResult:
+    """Stream the test set to the target's devices, then summarise (see the module doc).
+
+    ``sim_boards``: how many devices a platform that starts its own (virtual EVB, QEMU) starts.
+
+    Raises:
+        UserError: no export, or results of another export with ``resume``. DeviceError: a device
+        failed (results so far stay on disk). CheckFailed: a threshold failed (after the reports).
+    """
+    export = load_export(params.export_dir)
+    data = load_test_data(params.export_dir)
+    target = target_board(params, board)
+    st = stream(
+        params,
+        target,
+        export,
+        data,
+        ports=list(ports or []),
+        resume=resume,
+        devices=sim_boards,
+        show_progress=show_progress,
+        guard=guard,
+    )
+    counter = platform_of(target).counter(target)
+    if "counter_kind" in st.device:
+        counter = counter_from_hello(int(st.device["counter_kind"]), str(st.device.get("board")), counter)
+    summary = summarize(params, export, data, st, counter)
+    out = params.validate_dir
+    write_reports(out, summary, params)
     info(f"validate: {summary['verdict']['message']} ({out})")
+    info(f"validate: latency is {counter.label}")
     if not summary["verdict"]["passed"]:
         raise CheckFailed(summary["verdict"]["message"], hint=f"see {out / 'report.html'}")
     return ValidateResult(summary, True, out)
 
 
-def _summarize(
-    params: DeployParams,
-    report: dict[str, Any],
-    data: dict[str, np.ndarray],
-    done: dict[int, dict[str, Any]],
-    perf: dict[str, Any],
-    hello_info: dict[str, Any],
-    elapsed: float,
-    moved: int,
-    fresh: int,
+def summarize(
+    params: DeployParams, export: ExportManifest, data: TestData, st: Stream, counter: Counter
 ) -> dict[str, Any]:
+    """Metrics of every leg and pair, latency, link figures, checks and the verdict."""
+    done = st.done
     ids = sorted(done)
-    out_q = report["model"]["output"]
+    out_q = export.model.output
     device_raw = np.array([done[i]["output"] for i in ids])
-    golden_raw = data["tflm"][ids].reshape(len(ids), -1)
-    task = task_of(report)
+    golden_raw = data.tflm[ids].reshape(len(ids), -1)
+    task = task_of(export.model_dump(mode="json", by_alias=True))
     if task is not None:  # segmentation / denoise: hkdeploy.tasks_validate
-        legs_t, pairs_t, checks_t, verdict_t = summarize_task(
-            params, task, report, data, ids, device_raw, golden_raw
-        )
-        base = _summarize_common(done, ids, perf, hello_info, elapsed, moved, fresh)
-        return {
-            **base,
-            "task": task.to_dict(),
-            "metrics": legs_t,
-            "pairs": pairs_t,
-            "checks": checks_t,
-            "verdict": verdict_t,
-            "_example": example_frame(task, report, data, ids[0], device_raw) if ids else None,
-        }
-    y = data["y"][ids]
-    dev_f = metrics.dequantize(device_raw, out_q["scale"], out_q["zero_point"])
-    gold_f = metrics.dequantize(golden_raw, out_q["scale"], out_q["zero_point"])
-    keras_f = data["keras_float"][ids].reshape(len(ids), -1)
+        return _task_summary(params, export, data, st, counter, task, ids, device_raw, golden_raw)
+    y = data.y[ids]
+    dev_f = metrics.dequantize(device_raw, out_q.scale, out_q.zero_point)
+    gold_f = metrics.dequantize(golden_raw, out_q.scale, out_q.zero_point)
+    keras_f = data.keras_float[ids].reshape(len(ids), -1)
     nc = params.num_classes
     legs = {
         "device": metrics.classification(y, dev_f.argmax(1), nc),
         "tflm_golden": metrics.classification(y, gold_f.argmax(1), nc),
         "keras_float": metrics.classification(y, keras_f.argmax(1), nc),
     }
-    integer = out_q["dtype"] in ("int8", "uint8", "int16")
+    integer = out_q.dtype in ("int8", "uint8", "int16")
     pairs = {
         "device__tflm_golden": metrics.compare(
             dev_f, gold_f, device_raw if integer else None, golden_raw if integer else None
@@ -289,94 +323,108 @@ def _summarize(
     }
     cycles = [done[i]["cycles"] for i in ids]
     micros = [done[i]["micros"] for i in ids]
-    name = "f1" if params.test_metric == "f1" else "acc"
-    drop = legs["keras_float"].metric(name) - legs["device"].metric(name)
-    limit = params.test_metric_threshold
+    verdict = metrics.metric_verdict(
+        params.test_metric, legs["keras_float"], legs["device"], params.test_metric_threshold
+    )
     exact = pairs["device__tflm_golden"].exact_match
     checks = {
-        "model_hash": True,
-        "all_samples": len(ids) == len(data["y"]),
+        "all_samples": len(ids) == len(data),
         "device_matches_golden": exact is None or exact == 1.0,
-        "metric_drop": limit is None or drop <= limit + 1e-12,
+        "metric_drop": verdict.passed,
     }
     passed = all(checks.values())
-    label = "macro F1" if name == "f1" else "accuracy"
+    limit = verdict.threshold
     message = (
-        f"{len(ids)} frames on {hello_info.get('board', '?')}: device {label} {legs['device'].metric(name):.4f}, "
-        f"float {legs['keras_float'].metric(name):.4f} (drop {drop:+.4f}"
+        f"{len(ids)} frames on {st.device.get('board', '?')}: device {verdict.label} {verdict.deployed:.4f}, "
+        f"float {verdict.reference:.4f} (drop {verdict.drop:+.4f}"
         + (f", allowed {limit}" if limit is not None else "")
-        + f"); device == TFLM golden on "
+        + "); device == TFLM golden on "
         f"{(exact if exact is not None else float('nan')):.1%} of frames"
     )
+    median_us = float(np.median(micros)) if micros else 0.0
     return {
         "schema": "hkdeploy.validate_summary/1",
         "frames": len(ids),
-        "frames_this_run": fresh,
-        "device": hello_info,
+        "frames_this_run": st.fresh,
+        "device": st.device,
         "metrics": {k: v.to_dict() for k, v in legs.items()},
         "pairs": {k: v.to_dict() for k, v in pairs.items()},
         "latency": {
+            "counter": {"unit": counter.unit, "label": counter.label, "real_time": counter.real_time},
             "cycles": metrics.latency_stats(cycles),
             "micros": metrics.latency_stats(micros),
-            "inferences_per_s": (1e6 / float(np.median(micros)))
-            if micros and np.median(micros) > 0
-            else None,
+            "inferences_per_s": (1e6 / median_us) if median_us > 0 else None,
         },
-        "perf": perf,
+        "perf": st.perf,
         "link": {
-            "seconds": elapsed,
-            "frames_per_s": fresh / elapsed if elapsed > 0 else None,
-            "bytes_per_s": moved / elapsed if elapsed > 0 else None,
+            "seconds": st.seconds,
+            "frames_per_s": st.fresh / st.seconds if st.seconds > 0 else None,
+            "bytes_per_s": st.moved / st.seconds if st.seconds > 0 else None,
         },
         "checks": checks,
-        "verdict": {"passed": passed, "message": message, "metric": name, "drop": drop, "threshold": limit},
+        "verdict": {
+            "passed": passed,
+            "message": message,
+            "metric": verdict.metric,
+            "drop": verdict.drop,
+            "threshold": limit,
+        },
     }
 
 
-def _summarize_common(
-    done: dict[int, dict[str, Any]],
+def _task_summary(
+    params: DeployParams,
+    export: ExportManifest,
+    data: TestData,
+    st: Stream,
+    counter: Counter,
+    task: Any,
     ids: list[int],
-    perf: dict[str, Any],
-    hello_info: dict[str, Any],
-    elapsed: float,
-    moved: int,
-    fresh: int,
+    device_raw: np.ndarray,
+    golden_raw: np.ndarray,
 ) -> dict[str, Any]:
-    """The task-independent part of the summary (latency, link, device)."""
-    micros = [done[i]["micros"] for i in ids]
+    """The summary of a segmentation / denoise validation (same shape as ``summarize``'s, plus task)."""
+    report = export.model_dump(mode="json", by_alias=True)
+    legs, pairs, checks, verdict = summarize_task(
+        params, task, report, data.arrays, ids, device_raw, golden_raw
+    )
+    micros = [st.done[i]["micros"] for i in ids]
+    median_us = float(np.median(micros)) if micros else 0.0
     return {
         "schema": "hkdeploy.validate_summary/1",
+        "task": task.to_dict(),
         "frames": len(ids),
-        "frames_this_run": fresh,
-        "device": hello_info,
+        "frames_this_run": st.fresh,
+        "device": st.device,
+        "metrics": legs,
+        "pairs": pairs,
         "latency": {
-            "cycles": metrics.latency_stats([done[i]["cycles"] for i in ids]),
+            "counter": {"unit": counter.unit, "label": counter.label, "real_time": counter.real_time},
+            "cycles": metrics.latency_stats([st.done[i]["cycles"] for i in ids]),
             "micros": metrics.latency_stats(micros),
-            "inferences_per_s": (1e6 / float(np.median(micros)))
-            if micros and np.median(micros) > 0
-            else None,
+            "inferences_per_s": (1e6 / median_us) if median_us > 0 else None,
         },
-        "perf": perf,
+        "perf": st.perf,
         "link": {
-            "seconds": elapsed,
-            "frames_per_s": fresh / elapsed if elapsed > 0 else None,
-            "bytes_per_s": moved / elapsed if elapsed > 0 else None,
+            "seconds": st.seconds,
+            "frames_per_s": st.fresh / st.seconds if st.seconds > 0 else None,
+            "bytes_per_s": st.moved / st.seconds if st.seconds > 0 else None,
         },
+        "checks": checks,
+        "verdict": {**verdict, "passed": bool(verdict["passed"] and all(checks.values()))},
+        "_example": example_frame(task, report, data.arrays, ids[0], device_raw) if ids else None,
         "_micros": micros,
     }
 
 
-def _write_task_reports(
-    out: Path, summary: dict[str, Any], params: DeployParams, data: dict[str, Any]
-) -> None:
-    """summary.json, report.html and junit.xml of a segmentation / denoise validation."""
-    write_task_report(out, summary, params, data)
-    public = {k: v for k, v in summary.items() if not k.startswith("_")}
-    write_json(out / "summary.json", public)
-    _write_junit(out, public, params)
-
-
-def _write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> None:
+def write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> None:
+    """summary.json, report.html and junit.xml."""
+    if summary.get("task"):  # segmentation / denoise: its own report page (hkdeploy.tasks_validate)
+        write_task_report(out, summary, params, {})
+        summary = {k: v for k, v in summary.items() if not k.startswith("_")}
+        write_json(out / "summary.json", summary)
+        _write_junit(out, summary, params)
+        return
     from hkdeploy.report.html import HtmlReport, bars_figure, confusion_figure, histogram_figure
 
     write_json(out / "summary.json", summary)
@@ -406,11 +454,19 @@ def _write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> 
         r.figure(confusion_figure(legs[k]["confusion"], labels, k), f"confusion {k}")
     r.heading("Per-class metrics", "per-class")
     r.figure(bars_figure({k: legs[k]["f1"] for k in legs}, labels, "F1 per class", "F1"), "per-class F1")
-    r.heading("Latency", "latency")
     lat = summary["latency"]
+    r.heading("Latency", "latency")
+    r.text(f"Measured by: {lat['counter']['label']}.")
+    unit = lat["counter"]["unit"]
     r.table(
         ["", "min", "median", "p95", "max"],
-        [[u, *[lat[u][s] for s in ("min", "median", "p95", "max")]] for u in ("cycles", "micros")],
+        [
+            [name, *[lat[key][s] for s in ("min", "median", "p95", "max")]]
+            for key, name in (
+                ("cycles", unit),
+                ("micros", "µs" if lat["counter"]["real_time"] else "µs (not real time)"),
+            )
+        ],
     )
     r.key_values(
         {
@@ -420,9 +476,13 @@ def _write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> 
             "link bytes/s": summary["link"]["bytes_per_s"],
         }
     )
-    micros = [rec for rec in read_results(out / "results.jsonl").values()]
-    r.figure(histogram_figure([m["micros"] for m in micros], "Invoke latency", "µs"), "latency histogram")
+    micros = list(read_results(out / "results.jsonl").values())
+    r.figure(
+        histogram_figure([m["micros"] for m in micros], f"Invoke latency ({lat['counter']['label']})", "µs"),
+        "latency histogram",
+    )
     r.write(out / "report.html")
+
     _write_junit(out, summary, params)
 
 

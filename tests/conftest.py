@@ -17,7 +17,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--board", default=None, help="board name of the attached board, e.g. apollo4p_evb")
 
 
+# A test is `slow` (left out of `make test-fast`) when it converts with TensorFlow, streams through
+# a host port or runs an emulator: it uses one of these fixtures (directly or through others), or
+# its module says `pytestmark = pytest.mark.slow`.
+SLOW_FIXTURES = {"exported_demo", "qemu_elfs", "qemu_boards", "tflm_trees"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
     if config.getoption("--port"):
         return
     skip = pytest.mark.skip(reason="needs a real board: run with --port /dev/ttyACM0 --board apollo4p_evb")

@@ -21,15 +21,27 @@ extern "C" {
 #define HK_MAX_PAYLOAD 1600u
 #endif
 
-/* Packets the device can take before it must answer (credit-based flow control). The core handles
- * one packet at a time, so it grants one credit: the host waits for each chunk's answer. */
+/* Requests the host may have unanswered at once (credit-based flow control, granted in HELLO). The
+ * core still handles one packet at a time, in arrival order; what waits meanwhile is held by the
+ * platform's receive path, which must therefore hold HK_RX_CREDITS whole frames (HK_RX_CREDITS x
+ * (HK_MAX_PAYLOAD + 20) bytes) or flow-control the line: a pty or USB CDC does, a bare UART ring
+ * buffer must be sized for it (the neuralSPOT UART build sets 1). The retry cache keeps the last
+ * 2 x HK_RX_CREDITS - 1 answers (one wire frame, HK_MAX_PAYLOAD + ~20 B, each), so a pipelining
+ * host's resent request is still answered from the cache, never run twice (hk_link.c). 1 = one
+ * request per round trip, one cached answer. */
 #ifndef HK_RX_CREDITS
-#define HK_RX_CREDITS 1u
+#define HK_RX_CREDITS 4u
 #endif
 
 /* Most PERF runs measured in one request (the median needs them stored). */
 #ifndef HK_PERF_MAX_RUNS
 #define HK_PERF_MAX_RUNS 64u
+#endif
+
+/* Most PERF warm-up runs in one request: a request is answered in bounded time (65,535 warm-up
+ * invokes would keep the device busy for most of an hour with the link unanswered). */
+#ifndef HK_PERF_MAX_WARMUP
+#define HK_PERF_MAX_WARMUP 64u
 #endif
 
 void hk_core_init(void);
@@ -42,7 +54,13 @@ void hk_core_reset(void);
 /* Feed received bytes directly (for platforms that receive in an interrupt or callback). */
 void hk_core_feed(const uint8_t *data, size_t len);
 
-/* Send a LOG event (text, truncated to the payload size). Safe to call from engine error paths. */
+/* Longest text one hk_core_log() call sends, in LOG events of at most HK_MIN_PAYLOAD bytes each. */
+#ifndef HK_LOG_MAX_EVENTS
+#define HK_LOG_MAX_EVENTS 4u
+#endif
+
+/* Send text as LOG events: pieces of at most HK_MIN_PAYLOAD bytes, at most HK_LOG_MAX_EVENTS of
+ * them (longer text is cut). Safe to call from engine error paths. */
 void hk_core_log(const char *text);
 
 /* Counters for diagnostics and tests. */

@@ -12,6 +12,11 @@
 #include "hk_platform.h"
 
 _Static_assert(HK_PERF_MAX_RUNS >= 1u && HK_PERF_MAX_RUNS <= 0xFFFFu, "HK_PERF_MAX_RUNS");
+_Static_assert(HK_PERF_MAX_WARMUP <= 0xFFFFu, "HK_PERF_MAX_WARMUP");
+
+/* The engine's last error text (TFLM's message), repeated as a LOG on HELLO while init has failed,
+ * so a host that connects after boot still learns why. Engines without one keep this default. */
+__attribute__((weak)) const char *hk_engine_error_text(void) { return NULL; }
 _Static_assert(HK_MAX_DIMS == 6, "hk_wire_tensor_t carries 6 dims");
 _Static_assert(sizeof(hk_hello_rsp_t) <= HK_DEFAULT_PAYLOAD, "HELLO (exempt from negotiation) must fit the default payload");
 
@@ -19,6 +24,7 @@ static hk_engine_info_t s_info;
 static uint16_t s_payload = HK_DEFAULT_PAYLOAD;
 static uint32_t s_in_received;
 static uint32_t s_last_cycles;
+static uint32_t s_counter_hz; /* hk_platform_counter_hz(), read once per init */
 static int s_reset_pending;
 
 static void tensor_to_wire(const hk_tensor_info_t *t, hk_wire_tensor_t *w) {
@@ -45,7 +51,7 @@ static void copy_field(char *dst, size_t size, const char *src) {
 }
 
 static uint32_t cycles_to_us(uint32_t cycles) {
-    return s_info.cpu_hz ? (uint32_t)((uint64_t)cycles * 1000000u / s_info.cpu_hz) : 0u;
+    return s_counter_hz ? (uint32_t)((uint64_t)cycles * 1000000u / s_counter_hz) : 0u;
 }
 
 static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_t *rsp_len) {
@@ -67,7 +73,8 @@ static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_
     rsp.arena_size = s_info.arena_size;
     rsp.arena_used = s_info.arena_used;
     rsp.model_size = s_info.model_size;
-    rsp.cpu_hz = s_info.cpu_hz;
+    rsp.cpu_hz = s_counter_hz;
+    rsp.counter_kind = hk_platform_counter_kind();
     memcpy(rsp.model_sha256, s_info.model_sha256, sizeof rsp.model_sha256);
     tensor_to_wire(&s_info.input, &rsp.input);
     tensor_to_wire(&s_info.output, &rsp.output);
@@ -76,6 +83,12 @@ static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_
     /* The packed struct's memory is the wire layout on a little-endian CPU (all Cortex-M are). */
     memcpy(rsp_buf, &rsp, sizeof rsp);
     *rsp_len = sizeof rsp;
+    if (s_info.status != HK_ENGINE_OK) {
+        const char *why = hk_engine_error_text();
+        if (why != NULL) {
+            hk_core_log(why); /* a LOG event before the answer: the reason init failed */
+        }
+    }
     if (version != HK_PROTOCOL_VERSION) {
         return HK_STATUS_VERSION; /* described anyway, so the host can name both versions */
     }
@@ -177,7 +190,7 @@ static uint16_t on_perf(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rs
     }
     uint16_t warmup = hk_get_u16(req);
     uint16_t runs = hk_get_u16(req + 2);
-    if (runs == 0u || runs > HK_PERF_MAX_RUNS) {
+    if (runs == 0u || runs > HK_PERF_MAX_RUNS || warmup > HK_PERF_MAX_WARMUP) {
         return HK_STATUS_BAD_REQUEST;
     }
     for (uint32_t i = 0; i < (uint32_t)warmup + runs; i++) {
@@ -196,7 +209,7 @@ static uint16_t on_perf(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rs
     hk_put_u32(rsp + 2, cycles[0]);
     hk_put_u32(rsp + 6, median);
     hk_put_u32(rsp + 10, cycles[runs - 1u]);
-    hk_put_u32(rsp + 14, s_info.cpu_hz);
+    hk_put_u32(rsp + 14, s_counter_hz);
     hk_put_u32(rsp + 18, cycles_to_us(cycles[0]));
     hk_put_u32(rsp + 22, cycles_to_us(median));
     hk_put_u32(rsp + 26, cycles_to_us(cycles[runs - 1u]));
@@ -298,5 +311,6 @@ void hk_dispatch_init(void) {
     s_last_cycles = 0u;
     s_reset_pending = 0;
     memset(&s_info, 0, sizeof s_info);
+    s_counter_hz = hk_platform_counter_hz();
     (void)hk_engine_init(&s_info);
 }

@@ -21,18 +21,30 @@
 
 _Static_assert(HK_MAX_PAYLOAD >= HK_MIN_PAYLOAD, "HK_MAX_PAYLOAD below the protocol minimum");
 _Static_assert(HK_MAX_PAYLOAD <= 0xFFFFu, "HK_MAX_PAYLOAD must fit the 16-bit length field");
-_Static_assert(HK_RX_CREDITS >= 1u && HK_RX_CREDITS <= 0xFFFFu, "HK_RX_CREDITS");
+_Static_assert(HK_RX_CREDITS >= 1u && HK_RX_CREDITS <= 16u, "HK_RX_CREDITS: 1..16 (the retry cache holds 2 x HK_RX_CREDITS - 1 answers)");
 
 static uint8_t s_rx[WIRE_MAX]; /* encoded frame being received (decoded in place) */
 static size_t s_rx_len;
 static int s_rx_overflow; /* the current frame outgrew s_rx: dropped at its delimiter */
 
 static uint8_t s_body[BODY_MAX]; /* answer being built */
-static uint8_t s_wire[WIRE_MAX]; /* last answer as sent: the retry cache */
-static size_t s_wire_len;
-static int s_cache_valid;
-static uint8_t s_cache_type;
-static uint16_t s_cache_seq;
+
+/* The retry cache: the last HK_RETRY_CACHE answers as sent, a ring. A host sends a request only
+ * within HK_RX_CREDITS places (in its send order) of its oldest unanswered one, so between a request's
+ * run and its resend at most 2 x (HK_RX_CREDITS - 1) other requests run here (older ones whose first
+ * try was lost, newer ones): every request the host may still resend has its answer cached, and a
+ * resent request whose answer was lost is answered again, never run twice. */
+#define HK_RETRY_CACHE (2u * HK_RX_CREDITS - 1u)
+typedef struct {
+    uint8_t wire[WIRE_MAX];
+    size_t len;
+    int valid;
+    uint8_t type;
+    uint16_t seq;
+} hk_cached_answer_t;
+
+static hk_cached_answer_t s_cache[HK_RETRY_CACHE];
+static unsigned s_cache_next; /* slot the next answer goes to (the oldest one) */
 
 static uint8_t s_event_body[EVENT_BODY_MAX];
 static uint8_t s_event_wire[EVENT_WIRE_MAX];
@@ -55,11 +67,22 @@ static size_t seal(uint8_t *body, size_t payload_len, uint8_t type, uint8_t flag
 }
 
 static void send_answer(uint8_t type, uint16_t seq, uint16_t status, size_t payload_len) {
-    s_wire_len = seal(s_body, payload_len, type, HK_FLAG_RESPONSE, seq, status, s_wire, sizeof s_wire);
-    s_cache_valid = 1;
-    s_cache_type = type;
-    s_cache_seq = seq;
-    (void)hk_platform_write(s_wire, s_wire_len);
+    hk_cached_answer_t *slot = &s_cache[s_cache_next];
+    s_cache_next = (s_cache_next + 1u) % HK_RETRY_CACHE;
+    slot->len = seal(s_body, payload_len, type, HK_FLAG_RESPONSE, seq, status, slot->wire, sizeof slot->wire);
+    slot->valid = 1;
+    slot->type = type;
+    slot->seq = seq;
+    (void)hk_platform_write(slot->wire, slot->len);
+}
+
+static const hk_cached_answer_t *cached(uint8_t type, uint16_t seq) {
+    for (unsigned i = 0; i < HK_RETRY_CACHE; i++) {
+        if (s_cache[i].valid && s_cache[i].type == type && s_cache[i].seq == seq) {
+            return &s_cache[i];
+        }
+    }
+    return NULL;
 }
 
 static void send_nack(uint16_t seq, uint16_t status) {
@@ -70,13 +93,18 @@ static void send_nack(uint16_t seq, uint16_t status) {
 }
 
 void hk_core_log(const char *text) {
-    size_t len = 0;
-    while (len < HK_MIN_PAYLOAD && text[len] != '\0') {
-        len++;
+    /* Pieces of at most the minimum payload, at most HK_LOG_MAX_EVENTS of them (the rest is cut):
+     * TFLM's messages (~80 characters) keep their numbers. */
+    for (unsigned piece = 0; piece < HK_LOG_MAX_EVENTS && *text != '\0'; piece++) {
+        size_t len = 0;
+        while (len < HK_MIN_PAYLOAD && text[len] != '\0') {
+            len++;
+        }
+        memcpy(s_event_body + HK_HEADER_SIZE, text, len);
+        size_t n = seal(s_event_body, len, HK_MSG_LOG, HK_FLAG_EVENT, 0u, 0u, s_event_wire, sizeof s_event_wire);
+        (void)hk_platform_write(s_event_wire, n);
+        text += len;
     }
-    memcpy(s_event_body + HK_HEADER_SIZE, text, len);
-    size_t n = seal(s_event_body, len, HK_MSG_LOG, HK_FLAG_EVENT, 0u, 0u, s_event_wire, sizeof s_event_wire);
-    (void)hk_platform_write(s_event_wire, n);
 }
 
 static void drop(uint16_t seq, uint16_t status) {
@@ -112,9 +140,10 @@ static void handle_frame(void) {
     if (flags & (HK_FLAG_RESPONSE | HK_FLAG_EVENT)) {
         return; /* the device takes requests only (e.g. its own echo on a looped-back line) */
     }
-    if (s_cache_valid && type == s_cache_type && seq == s_cache_seq) {
+    const hk_cached_answer_t *hit = cached(type, seq);
+    if (hit != NULL) {
         s_stats.cache_hits++; /* a retry: the same answer again, nothing runs twice */
-        (void)hk_platform_write(s_wire, s_wire_len);
+        (void)hk_platform_write(hit->wire, hit->len);
         return;
     }
     if (length > hk_dispatch_payload() && type != HK_MSG_HELLO) {
@@ -165,7 +194,10 @@ void hk_core_poll(void) {
 void hk_core_init(void) {
     s_rx_len = 0u;
     s_rx_overflow = 0;
-    s_cache_valid = 0;
+    for (unsigned i = 0; i < HK_RETRY_CACHE; i++) {
+        s_cache[i].valid = 0;
+    }
+    s_cache_next = 0u;
     s_stats.inits++;
     hk_dispatch_init();
 }

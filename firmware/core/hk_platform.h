@@ -1,7 +1,8 @@
 /*
  * hk_platform.h - what the link core needs from a platform (board or host port).
  *
- * Implemented by platform/neuralspot (ns-usb CDC or ns-uart) and platform/host (a pty).
+ * Implemented by platform/neuralspot (ns-usb CDC or ns-uart), platform/host (a pty) and
+ * platform/qemu (a CMSDK UART of QEMU's mps2-an386 / mps3-an547).
  * All functions are non-blocking or bounded; the core never waits forever.
  */
 #ifndef HK_PLATFORM_H
@@ -31,6 +32,26 @@ const char *hk_platform_build_id(void);
 
 /* Soft reset requested by the host (RESET): re-initialise engine and link state. */
 void hk_platform_reset(void);
+
+/* What hk_platform_cycles() counts; HELLO reports it (counter_kind) so the host labels timings
+ * truthfully. Numbers are wire values: keep them in step with spec.yaml (HELLO.counter_kind). */
+typedef enum {
+    HK_COUNTER_NONE = 0,       /* no counter: cycles are always 0 */
+    HK_COUNTER_CPU_CYCLES = 1, /* core clock cycles of the real MCU (DWT CYCCNT on M4, PMU on M55) */
+    HK_COUNTER_HOST_NS = 2,    /* nanoseconds of host time (the virtual EVB): not the board's latency */
+    HK_COUNTER_EMU_TICKS = 3   /* SysTick ticks of an emulated Cortex-M under QEMU -icount:
+                                  proportional to instructions executed, never Apollo latency */
+} hk_counter_kind_t;
+
+/* A free-running 32-bit count for timing Invoke() (the engine calls it before and after; the
+ * unsigned difference is the duration, so it may wrap once). 0 when the kind is HK_COUNTER_NONE. */
+uint32_t hk_platform_cycles(void);
+
+/* The kind of hk_platform_cycles() (an hk_counter_kind_t). */
+uint8_t hk_platform_counter_kind(void);
+
+/* Counts per second of hk_platform_cycles() (turns counts into microseconds; 0 if unknown). */
+uint32_t hk_platform_counter_hz(void);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,7 @@
  * hk_engine.h - the inference engine seen by the link core.
  *
  * One implementation per platform:
- *   - engine/hk_engine_tflm.cc        TFLM MicroInterpreter (neuralSPOT boards)
+ *   - engine/hk_engine_tflm.cc        TFLM MicroInterpreter (neuralSPOT boards, QEMU Cortex-M)
  *   - platform/host/hk_engine_host.c  the host port: TFLM reference kernels via the tflite-micro
  *                                     runtime (embedded Python), same model bytes
  * The core never allocates: the engine owns the input/output buffers.
@@ -53,10 +53,10 @@ typedef enum {
 typedef struct {
     int32_t status;              /* hk_engine_status_t of init (AllocateTensors) */
     uint32_t arena_size;         /* bytes reserved for the tensor arena */
-    uint32_t arena_used;         /* bytes the interpreter actually used (0 if unknown) */
+    uint32_t arena_used;         /* bytes the interpreter used (0 if unknown); when the arena was too
+                                    small: at least the bytes needed (arena_size + the shortfall) */
     uint32_t model_size;         /* bytes of the model flatbuffer */
     uint8_t model_sha256[32];    /* SHA-256 of the model flatbuffer, as exported */
-    uint32_t cpu_hz;             /* clock used to convert cycles to microseconds */
     hk_tensor_info_t input;
     hk_tensor_info_t output;
 } hk_engine_info_t;
@@ -64,20 +64,23 @@ typedef struct {
 /* Initialise the interpreter (once; again after hk_engine_reset). Fills *info even on failure. */
 int32_t hk_engine_init(hk_engine_info_t *info);
 
-/* Buffers owned by the engine; valid after a successful init. */
+/* Buffers owned by the engine; valid after a successful init. The input stays as written until
+ * the next write: every invoke runs on it (an engine whose runtime reuses the input tensor's memory
+ * keeps its own copy). */
 uint8_t *hk_engine_input(void);
 const uint8_t *hk_engine_output(void);
 
-/* Run one inference on the current input; *cycles receives the cycles Invoke() took. */
+/* Run one inference on the current input; *cycles receives what the platform's counter
+ * (hk_platform_cycles(), see hk_platform.h) advanced during Invoke(). The counter's kind and rate
+ * are the platform's business: HELLO reports them, the engine does not know them. */
 int32_t hk_engine_invoke(uint32_t *cycles);
 
 /* Tear down and re-initialise state (RESET command). */
 void hk_engine_reset(void);
 
-/* Board engine (hk_engine_tflm.cc): the CPU clock reported as cpu_hz, to turn cycles into
- * microseconds. A weak default returns HK_CPU_HZ (make HK_CPU_HZ=...); a platform that changes
- * clocks at run time defines its own. */
-uint32_t hk_engine_cpu_hz(void);
+/* The engine's last error message (e.g. TFLM's "Requested: 8736, available 5684, missing: 3052"),
+ * NULL if none. Optional: the core has a weak default returning NULL. */
+const char *hk_engine_error_text(void);
 
 #ifdef __cplusplus
 }

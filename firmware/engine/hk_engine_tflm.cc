@@ -3,15 +3,19 @@
  *
  * Model bytes, op resolver and arena size come from the export's headers (model_buffer.h,
  * model_ops.h, model_config.h). No heap: the interpreter is placement-constructed in static storage
- * so RESET can tear it down and build it again. Invoke() is timed in CPU cycles:
- *   - Cortex-M4F (Apollo3/4, __ARM_ARCH_7EM__): the DWT cycle counter (DEMCR.TRCENA, CYCCNTENA);
- *   - Cortex-M55 (Apollo5, __ARM_ARCH_8_1M_MAIN__; GCC 12 defines only __ARM_ARCH_8M_MAIN__ for it):
- *     the PMU cycle counter (PMU_CCNTR) when the device header declares a PMU, else the DWT cycle
- *     counter unless DWT_CTRL.NOCYCCNT says there is none;
- *   - anything else (a host syntax check): no counter, 0 cycles.
- * CMSIS core registers come from the AmbiqSuite device header (am_mcu_apollo.h) when the build has
- * it (every neuralSPOT build); without it the architectural addresses are used directly.
- * Microseconds are the host's business: HELLO reports hk_engine_cpu_hz() (HK_CPU_HZ by default).
+ * so RESET can tear it down and build it again. Invoke() is timed with the platform's counter
+ * (hk_platform_cycles(): DWT/PMU cycles on Apollo, SysTick ticks under QEMU; HELLO says which).
+ * Arena placement is the platform's: its hk_engine_platform.h (when the include path has one)
+ * defines HK_ARENA_ATTR, e.g. the neuralSPOT platform's .sram_bss for large arenas.
+ *
+ * The engine owns a copy of the input (hk_engine_input()) and copies it into TFLM's input tensor
+ * before every Invoke(): TFLM reuses the input tensor's memory for later activations, so after one
+ * Invoke() the tensor no longer holds the input (INVOKE / PERF without a fresh input would run on
+ * activations). With -DHK_TFLM_LOG_CALLBACK=1 (TFLM built with cortex_m_generic's debug_log.cc, as
+ * hkdeploy.platforms.tflm_lib does) TFLM's messages are forwarded line by line as LOG events
+ * (hk_core_log) and the last one is kept for hk_engine_error_text() (HELLO repeats it); when an
+ * allocation fails, arena_used reports at least the bytes needed: arena_size + the shortfall TFLM
+ * names ("missing: N").
  */
 #include <new>
 #include <stdint.h>
@@ -21,52 +25,29 @@
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
+#include "../core/hk_platform.h"
 #include "../engine/hk_engine.h"
 #include "model_buffer.h"
 #include "model_config.h"
 #include "model_ops.h"
 
-#if defined(__ARM_ARCH_8_1M_MAIN__) || defined(__ARM_ARCH_8M_MAIN__)
-#define HK_CYCLES_V8M 1
-#endif
-#if defined(__ARM_ARCH_7EM__) || defined(HK_CYCLES_V8M)
-#define HK_CYCLES_ARM 1
-#if defined(__has_include)
-#if __has_include("am_mcu_apollo.h")
-#include "am_mcu_apollo.h" /* device header -> CMSIS core_cm4.h / core_cm55.h (DWT, DCB, PMU) */
-#define HK_CYCLES_CMSIS 1
-#endif
-#endif
-#endif
-
 #ifndef HK_ARENA_SIZE
 #define HK_ARENA_SIZE HK_MODEL_ARENA_SIZE
 #endif
 
-/* Arena placement. neuralSPOT's Apollo4/Apollo5 linker scripts put .bss in the TCM (384 KB / 496 KB)
- * and .sram_bss (NOLOAD) in the shared SRAM (1 MB / 3 MB). The arena stays in the faster TCM while it
- * is at most HK_ARENA_TCM_MAX (the platform's module.mk sets it per part), else it goes to .sram_bss;
- * -DHK_ARENA_SRAM=0|1 forces either. Apollo3 has one SRAM region: no HK_ARENA_TCM_MAX, plain .bss. */
-#ifndef HK_ARENA_SRAM
-#if defined(HK_ARENA_TCM_MAX) && (HK_ARENA_SIZE > HK_ARENA_TCM_MAX)
-#define HK_ARENA_SRAM 1
-#else
-#define HK_ARENA_SRAM 0
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+#include "../core/hk_core.h"
+#include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
+#endif
+
+#if defined(__has_include)
+#if __has_include("hk_engine_platform.h")
+#include "hk_engine_platform.h" /* the platform's arena placement (HK_ARENA_ATTR) */
 #endif
 #endif
-#if HK_ARENA_SRAM
-#define HK_ARENA_ATTR __attribute__((section(".sram_bss")))
-#else
+#ifndef HK_ARENA_ATTR
 #define HK_ARENA_ATTR
 #endif
-
-/* Clock used to turn cycles into microseconds; the platform passes the core clock it configured
- * (make HK_CPU_HZ=..., from the board file), or overrides hk_engine_cpu_hz() at run time. */
-#ifndef HK_CPU_HZ
-#define HK_CPU_HZ 96000000u
-#endif
-
-extern "C" __attribute__((weak)) uint32_t hk_engine_cpu_hz(void) { return HK_CPU_HZ; }
 
 namespace {
 
@@ -78,68 +59,52 @@ HkModelOpResolver *s_resolver = nullptr;
 TfLiteTensor *s_input = nullptr;
 TfLiteTensor *s_output = nullptr;
 int32_t s_status = HK_ENGINE_ERR_NOT_READY;
+alignas(16) uint8_t s_input_copy[HK_MODEL_INPUT_BYTES]; /* the input the host sent, kept intact */
 
-#if defined(HK_CYCLES_ARM) && !defined(HK_CYCLES_CMSIS)
-/* ARMv7-M / ARMv8.1-M debug registers (architectural addresses, the same on both cores). */
-volatile uint32_t *const k_demcr = reinterpret_cast<volatile uint32_t *>(0xE000EDFCu);
-volatile uint32_t *const k_dwt_ctrl = reinterpret_cast<volatile uint32_t *>(0xE0001000u);
-volatile uint32_t *const k_dwt_cyccnt = reinterpret_cast<volatile uint32_t *>(0xE0001004u);
-#endif
-#if defined(HK_CYCLES_ARM) && defined(__ARM_ARCH_7EM__)
-volatile uint32_t *const k_dwt_lar = reinterpret_cast<volatile uint32_t *>(0xE0001FB0u);
-#endif
-#if defined(HK_CYCLES_V8M) && defined(HK_CYCLES_CMSIS) && defined(__PMU_PRESENT) && (__PMU_PRESENT == 1U)
-#define HK_CYCLES_PMU 1
-#endif
-#if defined(HK_CYCLES_ARM) && !defined(HK_CYCLES_PMU)
-bool s_have_dwt_cyccnt = false; /* DWT_CTRL.NOCYCCNT clear: the DWT has a cycle counter */
-#endif
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+#define HK_LOG_LINE 160u
+char s_log_line[HK_LOG_LINE];      /* the line being assembled from DebugLog pieces */
+size_t s_log_len = 0u;
+char s_last_error[HK_LOG_LINE];    /* the last complete line (NUL-terminated) */
+uint32_t s_missing = 0u;           /* largest "missing: N" TFLM reported since init */
 
-void cycle_counter_start() {
-#if defined(HK_CYCLES_PMU)
-    DCB->DEMCR |= DCB_DEMCR_TRCENA_Msk; /* the PMU counts only with trace enabled */
-    ARM_PMU_Enable();
-    ARM_PMU_CYCCNT_Reset();
-    ARM_PMU_CNTR_Enable(PMU_CNTENSET_CCNTR_ENABLE_Msk);
-#elif defined(HK_CYCLES_CMSIS) && defined(HK_CYCLES_V8M)
-    DCB->DEMCR |= DCB_DEMCR_TRCENA_Msk;
-    s_have_dwt_cyccnt = (DWT->CTRL & DWT_CTRL_NOCYCCNT_Msk) == 0u;
-    if (s_have_dwt_cyccnt) {
-        DWT->CYCCNT = 0u;
-        DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+uint32_t parse_missing(const char *line) {
+    const char *p = strstr(line, "missing: ");
+    if (p == nullptr) {
+        return 0u;
     }
-#elif defined(HK_CYCLES_CMSIS)
-    CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
-    *k_dwt_lar = 0xC5ACCE55u; /* CoreSight unlock (needed on some M4 parts, ignored elsewhere) */
-    s_have_dwt_cyccnt = (DWT->CTRL & DWT_CTRL_NOCYCCNT_Msk) == 0u;
-    if (s_have_dwt_cyccnt) {
-        DWT->CYCCNT = 0u;
-        DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+    uint32_t v = 0u;
+    for (p += 9; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10u + static_cast<uint32_t>(*p - '0');
     }
-#elif defined(HK_CYCLES_ARM)
-    *k_demcr |= (1u << 24); /* TRCENA */
-#if defined(__ARM_ARCH_7EM__)
-    *k_dwt_lar = 0xC5ACCE55u;
-#endif
-    s_have_dwt_cyccnt = (*k_dwt_ctrl & (1u << 25)) == 0u; /* NOCYCCNT */
-    if (s_have_dwt_cyccnt) {
-        *k_dwt_cyccnt = 0u;
-        *k_dwt_ctrl |= 1u; /* CYCCNTENA */
-    }
-#endif
+    return v;
 }
 
-inline uint32_t cycles_now() {
-#if defined(HK_CYCLES_PMU)
-    return ARM_PMU_Get_CCNTR();
-#elif defined(HK_CYCLES_CMSIS)
-    return s_have_dwt_cyccnt ? DWT->CYCCNT : 0u;
-#elif defined(HK_CYCLES_ARM)
-    return s_have_dwt_cyccnt ? *k_dwt_cyccnt : 0u;
-#else
-    return 0u; /* no cycle counter on this target */
-#endif
+void flush_log_line() {
+    if (s_log_len == 0u) {
+        return;
+    }
+    s_log_line[s_log_len] = '\0';
+    memcpy(s_last_error, s_log_line, s_log_len + 1u);
+    const uint32_t missing = parse_missing(s_log_line);
+    if (missing > s_missing) {
+        s_missing = missing;
+    }
+    s_log_len = 0u;
+    hk_core_log(s_last_error);
 }
+
+/* TFLM's DebugLog callback: pieces of text, a line ends with "\r\n" (MicroPrintf). */
+void on_tflm_log(const char *text) {
+    for (; *text != '\0'; text++) {
+        if (*text == '\r' || *text == '\n') {
+            flush_log_line();
+        } else if (s_log_len < HK_LOG_LINE - 1u) {
+            s_log_line[s_log_len++] = *text;
+        }
+    }
+}
+#endif
 
 void fill_tensor(hk_tensor_info_t *t, const TfLiteTensor *src) {
     memset(t, 0, sizeof *t);
@@ -167,7 +132,6 @@ void fill_static(hk_engine_info_t *info) {
     memset(info, 0, sizeof *info);
     info->arena_size = HK_ARENA_SIZE;
     info->model_size = HK_MODEL_LEN;
-    info->cpu_hz = hk_engine_cpu_hz();
     memcpy(info->model_sha256, sha, sizeof sha);
 }
 
@@ -189,7 +153,12 @@ void teardown() {
 extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
     teardown();
     fill_static(info);
-    cycle_counter_start();
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+    RegisterDebugLogCallback(on_tflm_log);
+    s_log_len = 0u;
+    s_last_error[0] = '\0';
+    s_missing = 0u;
+#endif
     const tflite::Model *model = tflite::GetModel(HK_MODEL_DATA);
     if (model->version() != TFLITE_SCHEMA_VERSION) {
         s_status = info->status = HK_ENGINE_ERR_MODEL_SCHEMA;
@@ -204,6 +173,12 @@ extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
     if (s_interp->AllocateTensors() != kTfLiteOk) {
         /* arena too small or an op missing: report how much was needed so far */
         info->arena_used = static_cast<uint32_t>(s_interp->arena_used_bytes());
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+        flush_log_line();
+        if (s_missing > 0u) { /* the arena was too small: at least arena_size + the shortfall */
+            info->arena_used = HK_ARENA_SIZE + s_missing;
+        }
+#endif
         s_status = info->status = HK_ENGINE_ERR_ALLOCATE;
         return s_status;
     }
@@ -222,7 +197,15 @@ extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
 }
 
 extern "C" uint8_t *hk_engine_input(void) {
-    return s_input != nullptr ? s_input->data.uint8 : nullptr;
+    return s_input != nullptr ? s_input_copy : nullptr;
+}
+
+extern "C" const char *hk_engine_error_text(void) {
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+    return s_last_error[0] != '\0' ? s_last_error : nullptr;
+#else
+    return nullptr;
+#endif
 }
 
 extern "C" const uint8_t *hk_engine_output(void) {
@@ -233,9 +216,10 @@ extern "C" int32_t hk_engine_invoke(uint32_t *cycles) {
     if (s_status != HK_ENGINE_OK) {
         return HK_ENGINE_ERR_NOT_READY;
     }
-    const uint32_t start = cycles_now();
+    memcpy(s_input->data.uint8, s_input_copy, HK_MODEL_INPUT_BYTES); /* Invoke() clobbers it */
+    const uint32_t start = hk_platform_cycles();
     const TfLiteStatus st = s_interp->Invoke();
-    *cycles = cycles_now() - start; /* unsigned wrap-around gives the right difference */
+    *cycles = hk_platform_cycles() - start; /* unsigned wrap-around gives the right difference */
     return st == kTfLiteOk ? HK_ENGINE_OK : HK_ENGINE_ERR_INVOKE;
 }
 

@@ -1,6 +1,6 @@
 /*
- * hk_protocol.h - the hkdeploy wire protocol, version 1.
- * GENERATED from firmware/protocol/spec.yaml by `python -m hkdeploy.link.codegen` -- do not edit.
+ * hk_protocol.h - the hkdeploy wire protocol, version 2.
+ * GENERATED from firmware/protocol/spec.yaml by `python -m tools.gen_protocol` -- do not edit.
  *
  * Packet on the wire: COBS(header + payload + crc32) followed by the delimiter 0x00.
  * All integers little-endian; structs are packed and their sizes checked below.
@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define HK_PROTOCOL_VERSION 1u
+#define HK_PROTOCOL_VERSION 2u
 #define HK_DELIMITER 0x00u
 #define HK_HEADER_SIZE 8u
 #define HK_CRC_SIZE 4u
@@ -96,14 +96,15 @@ typedef struct HK_PACKED {
     uint32_t arena_size;
     uint32_t arena_used;
     uint32_t model_size;
-    uint32_t cpu_hz;
+    uint32_t cpu_hz; /* counts per second of the platform's counter (cycles -> microseconds; 0 if unknown) */
     uint8_t model_sha256[32];
     hk_wire_tensor_t input;
     hk_wire_tensor_t output;
     char board[24];
     char build_id[24];
+    uint16_t counter_kind; /* what cycles count (hk_platform.h hk_counter_kind_t): 0 none, 1 MCU core cycles, 2 host nanoseconds (virtual EVB), 3 SysTick ticks of an emulated Cortex-M (QEMU -icount) */
 } hk_hello_rsp_t;
-_Static_assert(sizeof(hk_hello_rsp_t) == 184, "hk_hello_rsp_t size");
+_Static_assert(sizeof(hk_hello_rsp_t) == 186, "hk_hello_rsp_t size");
 
 /* SET_INPUT request (followed by data: variable length) */
 typedef struct HK_PACKED {

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hkdeploy.errors import ConfigError, UserError
 from hkdeploy.factory import Factory
@@ -43,11 +43,22 @@ class Board(BaseModel):
     usb_pid: int | None = Field(None, ge=0, le=0xFFFF)
     uart_baud: int | None = Field(None, gt=0)
     link: Literal["usb", "uart", "pty"] = "usb"
-    emulate: str | None = Field(None, description="sim only: the board whose limits are emulated")
+    emulate: str | None = Field(None, description="host platform: the board whose limits are emulated")
+    platform: str = Field(
+        "",
+        description="the platform that builds and reaches this board (host | qemu | neuralspot); "
+        "default: host for core 'host', else neuralspot",
+    )
+    qemu_machine: str | None = Field(
+        None, description="qemu platform: the QEMU machine (-M), e.g. mps2-an386"
+    )
 
-    @property
-    def is_sim(self) -> bool:
-        return self.core == "host"
+    @model_validator(mode="before")
+    @classmethod
+    def _default_platform(cls, data: object) -> object:
+        if isinstance(data, dict) and not data.get("platform"):
+            data = {**data, "platform": "host" if data.get("core") == "host" else "neuralspot"}
+        return data
 
     def limits(self) -> Board:
         """The board whose memory limits apply (the emulated one for ``sim``)."""
@@ -63,7 +74,16 @@ def load_board_file(path: Path) -> Board:
             f"board file {path} does not exist", hint="check board.file in the config"
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"board file {path} is not valid YAML: {exc}") from exc
+        from hkdeploy.config import YAML_HINT, yaml_problem
+
+        raise ConfigError(
+            f"board file {path} is not valid YAML: {yaml_problem(exc)}", hint=YAML_HINT
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"board file {path} must hold a mapping of board facts, got a {type(data).__name__}",
+            hint="see hkdeploy/boards/*.yaml for complete examples",
+        )
     try:
         return Board.model_validate(data)
     except ValidationError as exc:

@@ -11,7 +11,9 @@ with ``@with_params("name")`` and receives ``loaded: LoadedConfig``.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +25,14 @@ import click
 from hkdeploy import __version__
 from hkdeploy.config import LoadedConfig, load_params, write_job_config
 from hkdeploy.console import console, set_verbosity, warn
-from hkdeploy.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, HkDeployError, UserError
+from hkdeploy.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    HkDeployError,
+    UserError,
+    from_os_error,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +45,7 @@ class CliState:
     overrides: list[str] = field(default_factory=list)
     job_dir: Path | None = None
     verbosity: int = 1
+    verbosity_given: bool = False
 
     def merge(
         self, config: Path | None, overrides: tuple[str, ...], job_dir: Path | None, verbose: int, quiet: bool
@@ -47,8 +57,10 @@ class CliState:
             self.job_dir = job_dir
         if quiet:
             self.verbosity = 0
+            self.verbosity_given = True
         elif verbose:
             self.verbosity = max(self.verbosity, 1 + verbose)
+            self.verbosity_given = True
         set_verbosity(self.verbosity)
 
 
@@ -116,6 +128,8 @@ def load_params_from_ctx(ctx: click.Context, command: str | None = None) -> Load
     """Load the config from the gathered options; with ``command``, also write job_dir/config.json."""
     state = _state(ctx)
     loaded = load_params(state.config, state.overrides, state.job_dir)
+    if not state.verbosity_given and loaded.sources.get("verbose"):
+        set_verbosity(loaded.params.verbose)  # the config's verbosity unless -q/-v said otherwise
     warn_config_notes(loaded)
     if command is not None:
         write_job_config(loaded, command)
@@ -162,9 +176,28 @@ def _print_error(exc: HkDeployError) -> None:
         console.print(f"Hint: {exc.hint}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a CI job cancelled, `kill`) ends a command like Ctrl-C: cleanup runs, exit 130."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hkdeploy`` script; returns (and exits with) the exit code."""
     set_verbosity(1)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        code = _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if __name__ != "__main__" and argv is not None:
+        return code
+    sys.exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     code = 0
     try:
         rv = cli.main(args=argv, prog_name="hkdeploy", standalone_mode=False)
@@ -182,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, click.exceptions.Abort):
         console.print("interrupted", markup=False)
         code = EXIT_INTERRUPTED
+    except OSError as exc:  # the machine's or the paths' problem (full disk, read-only, a file in the way)
+        if _verbosity_for_tracebacks():
+            traceback.print_exc()
+        err = from_os_error(exc)
+        _print_error(err)
+        code = err.exit_code
     except Exception as exc:  # a bug: say so, traceback with -vv
         if _verbosity_for_tracebacks():
             traceback.print_exc()
@@ -192,15 +231,18 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         code = EXIT_INTERNAL
-    if __name__ != "__main__" and argv is not None:
-        return code
-    sys.exit(code)
+    return code
 
 
 def _verbosity_for_tracebacks() -> bool:
     from hkdeploy.console import verbosity
 
     return verbosity() >= 3
+
+
+BOARD = click.option(
+    "--board", help="Target board (default: the config's; sim with backend sim); `hkdeploy boards` lists them"
+)
 
 
 def require(condition: bool, message: str, hint: str | None = None) -> None:
@@ -210,4 +252,14 @@ def require(condition: bool, message: str, hint: str | None = None) -> None:
 
 
 # Subcommand modules register themselves on import (one line each).
-from hkdeploy.cli import board_cmds, boards_cmd, config_cmd, export_cmd, validate_cmd  # noqa: E402,F401
+from hkdeploy.cli import (  # noqa: E402,F401
+    boards_cmd,
+    build_cmd,
+    config_cmd,
+    demo_cmd,
+    doctor_cmd,
+    export_cmd,
+    flash_cmd,
+    run_cmd,
+    validate_cmd,
+)

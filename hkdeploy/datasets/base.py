@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from hkdeploy.errors import UserError
+from hkdeploy.console import warn
+from hkdeploy.errors import HkDeployError, UserError
 from hkdeploy.factory import Factory
 
 if TYPE_CHECKING:
@@ -71,6 +72,52 @@ class Dataset(ABC):
 
 
 DatasetFactory: Factory[type[Dataset]] = Factory("dataset")
+
+
+def _first_bad(mask: npt.NDArray[np.bool_]) -> tuple[int, int]:
+    """(count, index of the first frame) of the True entries of a per-element mask."""
+    flat = mask.reshape(len(mask), -1).any(axis=1) if mask.ndim > 1 else mask
+    return int(mask.sum()), int(np.flatnonzero(flat)[0])
+
+
+def check_split(part: DataSplit, where: str) -> None:
+    """Refuse data no model should see: empty splits, non-numeric or non-finite frames, negative labels.
+
+    Raises:
+        UserError: naming the array, the count of bad values and the first frame holding one.
+    """
+    x, y = np.asarray(part.x), np.asarray(part.y)
+    if x.size == 0 or len(x) == 0:
+        raise UserError(f"{where}: x is empty (shape {x.shape})", hint="check the dataset's files and params")
+    if len(y) != len(x):
+        raise UserError(f"{where}: x has {len(x)} frames but y has {len(y)} labels", hint="fix the dataset")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise UserError(f"{where}: x must be real numbers, got dtype {x.dtype}", hint="fix the dataset")
+    if np.issubdtype(x.dtype, np.floating):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            count, first = _first_bad(bad)
+            raise UserError(
+                f"{where}: x holds {count} non-finite values (NaN/inf), the first in frame {first}",
+                hint="clean or drop those frames (np.isfinite) before export: they would change the model",
+            )
+    if np.issubdtype(y.dtype, np.floating) and y.ndim >= 2:  # denoise: a target signal per time step
+        bad = ~np.isfinite(y)
+        if bad.any():
+            count, first = _first_bad(bad)
+            raise UserError(
+                f"{where}: y holds {count} non-finite target values (NaN/inf), the first in frame {first}",
+                hint="clean or drop those frames before export",
+            )
+        return
+    if not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{where}: y must hold integer labels, got dtype {y.dtype}", hint="fix the dataset")
+    if (y < 0).any():
+        count, first = _first_bad(y < 0)
+        raise UserError(
+            f"{where}: y holds {count} negative labels, the first in frame {first}",
+            hint="labels are class indices >= 0; map them with class_map or drop those frames",
+        )
 
 
 def split_patients(patient_ids: npt.NDArray[np.int64], test_patients: float | None, seed: int) -> set[int]:
@@ -143,15 +190,26 @@ def load_split(params: DeployParams, split: Split = "test", size: int | None = N
             )
         try:
             ds = cls(**named.params)
+            part = ds.load(
+                split,
+                sampling_rate=params.sampling_rate,
+                frame_size=params.frame_size,
+                seed=params.seed + 7919 * i,
+                test_patients=params.test_patients,
+            )
+        except HkDeployError:
+            raise
         except TypeError as exc:
-            raise UserError(f"datasets[{i}] ({named.name}): bad params: {exc}") from exc
-        part = ds.load(
-            split,
-            sampling_rate=params.sampling_rate,
-            frame_size=params.frame_size,
-            seed=params.seed + 7919 * i,
-            test_patients=params.test_patients,
-        )
+            raise UserError(
+                f"datasets[{i}] ({named.name}): bad params: {exc}",
+                hint="check datasets[].params in the config",
+            ) from exc
+        except Exception as exc:  # the user's dataset code failed: their error, not ours
+            raise UserError(
+                f"datasets[{i}] ({named.name}) failed to load the {split} split: {type(exc).__name__}: {exc}",
+                hint="check the dataset's params and files; run with -vv for the traceback",
+            ) from exc
+        check_split(part, f"datasets[{i}] ({named.name}) {split}")
         if part.x.ndim == 2:
             part = DataSplit(part.x[..., None], part.y, part.patient_ids, part.record_pos)
         if part.x.shape[1] != params.frame_size:
@@ -210,6 +268,10 @@ def load_split(params: DeployParams, split: Split = "test", size: int | None = N
         raise UserError(
             f"labels go up to {int(data.y.max())} but num_classes is {params.num_classes}",
             hint="set num_classes or map labels with class_map",
+        )
+    if size is not None and size > len(data):
+        warn(
+            f"test_size {size} is larger than the {len(data)} {split} frames of the data: using all {len(data)}"
         )
     if size is not None and size < len(data):
         rng = np.random.default_rng(params.seed + (1 if split == "test" else 2))

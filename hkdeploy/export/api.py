@@ -7,6 +7,7 @@ looks valid. A threshold failure still writes every artifact and report, then ra
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -20,14 +21,15 @@ import numpy as np
 
 from hkdeploy import __version__
 from hkdeploy.boards import Board, board_for
+from hkdeploy.children import signals_deferred, sigterm_as_interrupt
 from hkdeploy.console import info as say
-from hkdeploy.console import warn
+from hkdeploy.console import verbosity, warn
 from hkdeploy.errors import CheckFailed, UserError
 from hkdeploy.export.artifacts import render_model_buffer, render_model_config, render_model_ops
 from hkdeploy.export.inspect import ModelInfo, inspect_model
 from hkdeploy.fsutil import copy_file, write_bytes, write_json, write_text
 from hkdeploy.params import DeployParams
-from hkdeploy.tflm import ArenaResult, probe_arena
+from hkdeploy.tflm import ArenaResult, TflmRunner, probe_arena
 
 ARTIFACTS = (
     "model.tflite",
@@ -119,170 +121,174 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
     from hkdeploy import tasks
     from hkdeploy.datasets import load_split
     from hkdeploy.export import check, integrity, rewrites
-    from hkdeploy.export.convert import Conversion, ConvertSpec, start_conversion
-    from hkdeploy.export.load import deployable, load_keras_model
+    from hkdeploy.export.convert import ConvertSpec
+    from hkdeploy.export.load import check_model_path
+    from hkdeploy.export.worker import (
+        WAIT_CONVERT_S,
+        WAIT_LOAD_S,
+        WAIT_OTHER_S,
+        WAIT_QAT_S,
+        TfWorker,
+        WorkerJob,
+    )
 
     steps = _Steps(show_progress)
     q = params.quantization
     fmt = effective_format(params)
     board = board_for(params.board)
+    model_file = check_model_path(params.model_file)
     out_dir = params.export_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
-    conversion: Conversion | None = None
-    try:
-        with steps.step("load data"):
-            test = load_split(params, "test", params.test_size)
-            calib = None
-            if fmt in ("int8", "int16x8") or q.qat:
-                calib = load_split(params, "train", q.calibration_size)
-        calib_path = None
-        if calib is not None:
-            calib_path = stage / "calibration.npz"
-            np.savez(calib_path, x=calib.x)
-
-        def spec_for(model_path: Path, staged: bool) -> ConvertSpec:
-            return ConvertSpec(
-                model_path=str(model_path),
+    remove_stale_stages(out_dir)
+    qat = q.qat and fmt in ("int8", "int16x8")
+    with sigterm_as_interrupt():
+        stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=out_dir))
+        worker: TfWorker | None = None
+        try:
+            # TensorFlow starts in the worker now and loads the model while this process loads the data.
+            spec = ConvertSpec(
+                model_path=str(model_file),
                 out_path=str(stage / "model.tflite"),
                 format=fmt,
                 io_type=q.io_type,
                 fallback=q.fallback,
                 conversion=q.conversion,
-                calibration_path=str(calib_path) if calib_path else None,
+                calibration_path=None,
                 use_logits=params.use_logits,
-                staged=staged,
+                staged=False,
             )
-
-        qat = q.qat and fmt in ("int8", "int16x8")
-        unsafe = params.allow_unsafe_deserialization
-        if not qat and not unsafe and params.model_file is not None and params.model_file.exists():
-            # The converter child loads the user's file itself and runs while this process imports
-            # TensorFlow and loads the model for the float leg: two TF start-ups overlap.
-            conversion = start_conversion(spec_for(params.model_file, staged=False), stage)
-        with steps.step("load model"):
-            model = load_keras_model(params.model_file, allow_unsafe=unsafe)
-            layer_types = sorted(
-                {type(layer).__name__ for layer in model._flatten_layers(include_self=False)}
+            debug = bool(q.debug and fmt in ("int8", "int16x8"))
+            worker = TfWorker(
+                WorkerJob(
+                    stage=str(stage),
+                    convert=spec,
+                    qat=qat,
+                    debug=debug,
+                    verbosity=verbosity(),
+                    allow_unsafe=params.allow_unsafe_deserialization,
+                )
             )
-            rewrites.check_single_io(model)
-            _check_model_io(model, params)
-            integrity.check_label_shapes(tuple(model.outputs[0].shape[1:]), test.y.shape, params.num_classes)
-            task = tasks.resolve(params.task, test.y)
-        say(f"  task: {task.name} ({task.reason})")
-        float_model = model  # the Keras float leg is always the user's model
-        # TFLM-compatibility rewrites (hkdeploy.export.rewrites): the converted model is rewritten,
-        # the float leg stays the user's model, so the check measures rewrite + quantization.
-        with steps.step("TFLM rewrites"):
-            model, rewrite_records = rewrites.prepare(model, test.x, flatten=params.flatten)
-        for rec in rewrite_records:
-            say(f"  {rec.line()}")
-        if rewrite_records and conversion is not None:
-            conversion.cancel()  # it converts the user's file as it is: convert the rewritten model
-            conversion = None
-        qat_report: dict[str, Any] | None = None
-        if qat:
-            from hkdeploy.export.qat import run_qat
-
-            with steps.step("quantization-aware training"):
-                assert calib is not None
-                model, qat_report = run_qat(model, params, calib, test, stage)
-        if conversion is None:
-            model_path = stage / "model_for_conversion.keras"
-            model.save(model_path)
-            conversion = start_conversion(spec_for(model_path, staged=True), stage)
-        with steps.step(f"convert to {fmt} (batch 1)"):
-            try:
-                tflite_bytes = conversion.result(layer_types)
-            except UserError as exc:  # restated with the converter's own words (hkdeploy.export.rewrites)
-                raise rewrites.explain_conversion_error(exc, stage / "convert_stderr.txt", fmt) from None
-        with steps.step("inspect"):
-            info = inspect_model(tflite_bytes)
-            rewrites.check_tflm_ops_named(info, model)
-            kinds = {layer.name: type(layer).__name__ for layer in model._flatten_layers(include_self=False)}
-            fops = integrity.float_ops(tflite_bytes, fmt, kinds)
-            if fops:
-                warn(integrity.float_ops_summary(fops))
-            integrity.refuse_float_ops(fops, q.fallback)
-        with steps.step("probe arena"):
-            arena = probe_arena(stage / "model.tflite")
-            fit = check_board_fit(info, arena, board)
-        with steps.step(f"three-way check on {len(test)} frames"):
-            keras_deploy = deployable(float_model, params.use_logits)
-            outputs = check.run_three_way(keras_deploy, tflite_bytes, info, arena.board, test.x)
+            with steps.step("load data"):
+                test = load_split(params, "test", params.test_size)
+                calib = None
+                if fmt in ("int8", "int16x8") or q.qat:
+                    calib = load_split(params, "train", q.calibration_size)
+            worker.send_data(params, calib, test)
+            with steps.step("load model"):
+                loaded = worker.wait("loaded", WAIT_LOAD_S, "loading the model")
+                _check_model_io(loaded["input_shape"], loaded["outputs"], params)
+                # hkdeploy.export.integrity / hkdeploy.tasks: labels fit the output, task stated
+                integrity.check_label_shapes(tuple(loaded["output_shape"]), test.y.shape, params.num_classes)
+                task = tasks.resolve(params.task, test.y)
+            say(f"  task: {task.name} ({task.reason})")
+            qat_report: dict[str, Any] | None = None
+            if qat:
+                with steps.step("quantization-aware training"):
+                    qat_report = worker.wait("qat", WAIT_QAT_S, "quantization-aware training")["report"]
+            with steps.step(f"convert to {fmt} (batch 1)"):
+                converted = worker.wait("converted", WAIT_CONVERT_S, f"converting to {fmt}")
+                tflite_bytes = (stage / "model.tflite").read_bytes()
+                model_name = str(converted["name"])
+                rewrite_records = [rewrites.RewriteRecord(**r) for r in converted.get("rewrites", [])]
+                kinds: dict[str, str] = dict(converted.get("layers", {}))
+            with steps.step("inspect"):
+                info = inspect_model(tflite_bytes)
+                rewrites.check_tflm_ops_named(info, kinds)
+                fops = integrity.float_ops(tflite_bytes, fmt, kinds)
+                if fops:
+                    warn(integrity.float_ops_summary(fops))
+                integrity.refuse_float_ops(fops, q.fallback)
+            with steps.step("probe arena"):
+                arena = probe_arena(stage / "model.tflite")
+                fit = check_board_fit(info, arena, board)
+            with steps.step(f"three-way check on {len(test)} frames"):
+                # TFLM here while the worker runs the Keras float and host int8 legs
+                raw_in = check.quantize_inputs(test.x, info)
+                tflm_raw = TflmRunner(tflite_bytes, arena.board).run_many(raw_in)
+                legs_ev = worker.wait("legs", WAIT_OTHER_S, "running the Keras and TFLite legs")
+                with np.load(legs_ev["path"]) as legs:
+                    outputs = check.CheckOutputs(
+                        keras_float=legs["keras_float"],
+                        tflite_raw=legs["tflite_raw"],
+                        tflm_raw=tflm_raw,
+                        input_raw=raw_in,
+                    )
+                if task.kind == "classification":
+                    results = check.evaluate(outputs, test.y, info, params.num_classes)
+                else:
+                    results = _task_results(task, outputs, test.y, test.x, info, params.num_classes)
             if task.kind == "classification":
-                results = check.evaluate(outputs, test.y, info, params.num_classes)
+                verdict = _verdict(params, results["_legs"])
             else:
-                results = _task_results(task, outputs, test.y, test.x, info, params.num_classes)
-        if task.kind == "classification":
-            verdict = _verdict(params, results["_legs"])
-        else:
-            verdict = tasks.verdict(
-                task,
-                results["legs"],
-                "keras_float",
-                "tflm",
-                params.test_metric,
-                params.val_metric,
-                params.test_metric_threshold,
-            )
-        peak = float(np.max(np.abs(check.dequantize_outputs(outputs.tflite_raw, info)), initial=0.0))
-        agree = integrity.agreement(fmt, results["pairs"]["tflite_int8__tflm"], peak, bool(fops))
-        verdict = integrity.merge_verdict(verdict, agree)
-        if agree["status"] == "warning":
-            warn(f"{agree['name']}: {agree['message']}")
-        if qat_report is not None and "_legs" in results:
-            qat_report["qat_int8_acc"] = results["_legs"]["tflm"].accuracy
-        debug_table = None
-        if q.debug and fmt in ("int8", "int16x8") and calib is not None:
-            with steps.step("quantization debugger"):
-                from hkdeploy.export.debug import layer_errors
+                verdict = tasks.verdict(
+                    task,
+                    results["legs"],
+                    "keras_float",
+                    "tflm",
+                    params.test_metric,
+                    params.val_metric,
+                    params.test_metric_threshold,
+                )
+            peak = float(np.max(np.abs(check.dequantize_outputs(outputs.tflite_raw, info)), initial=0.0))
+            agree = integrity.agreement(fmt, results["pairs"]["tflite_int8__tflm"], peak, bool(fops))
+            verdict = integrity.merge_verdict(verdict, agree)
+            if agree["status"] == "warning":
+                warn(f"{agree['name']}: {agree['message']}")
+            if qat_report is not None and "_legs" in results:
+                qat_report["qat_int8_acc"] = results["_legs"]["tflm"].accuracy
+            debug_table = None
+            if debug and calib is not None:
+                with steps.step("quantization debugger"):
+                    debug_table = worker.wait("debug", WAIT_QAT_S, "running the quantization debugger")[
+                        "table"
+                    ]
+            worker.close()  # its work is done (it exits by itself; this reaps it)
 
-                debug_table = layer_errors(model, params, calib, stage)
+            with steps.step("write headers and reports"):
+                var = params.tflm_var_name
+                write_bytes(stage / "out" / "model.tflite", tflite_bytes)
+                write_text(
+                    stage / "out" / "model_buffer.h", render_model_buffer(tflite_bytes, info, var, model_name)
+                )
+                write_text(stage / "out" / "model_ops.h", render_model_ops(info, var, model_name))
+                write_text(
+                    stage / "out" / "model_config.h",
+                    render_model_config(info, arena, var, model_name, params.labels()),
+                )
+                np.savez(
+                    stage / "out" / "test_data.npz",
+                    x=test.x,
+                    y=test.y,
+                    input_raw=outputs.input_raw,
+                    keras_float=outputs.keras_float,
+                    tflite_int8=outputs.tflite_raw,
+                    tflm=outputs.tflm_raw,
+                    patient_ids=test.patient_ids if test.patient_ids is not None else np.zeros(0, np.int64),
+                )
+                report = _report_dict(
+                    params, info, arena, fit, results, verdict, steps.timings, fmt, qat_report, debug_table
+                )
+                report["task"] = task.to_dict()
+                report["rewrites"] = [r.to_dict() for r in rewrite_records]
+                report["float_ops"] = [f.to_dict() for f in fops]
+                write_json(stage / "out" / "export_report.json", report)
+                from hkdeploy.export.report import render_html
 
-        with steps.step("write headers and reports"):
-            var = params.tflm_var_name
-            write_bytes(stage / "out" / "model.tflite", tflite_bytes)
-            write_text(
-                stage / "out" / "model_buffer.h", render_model_buffer(tflite_bytes, info, var, model.name)
-            )
-            write_text(stage / "out" / "model_ops.h", render_model_ops(info, var, model.name))
-            write_text(
-                stage / "out" / "model_config.h",
-                render_model_config(info, arena, var, model.name, params.labels()),
-            )
-            np.savez(
-                stage / "out" / "test_data.npz",
-                x=test.x,
-                y=test.y,
-                input_raw=outputs.input_raw,
-                keras_float=outputs.keras_float,
-                tflite_int8=outputs.tflite_raw,
-                tflm=outputs.tflm_raw,
-                patient_ids=test.patient_ids if test.patient_ids is not None else np.zeros(0, np.int64),
-            )
-            report = _report_dict(
-                params, info, arena, fit, results, verdict, steps.timings, fmt, qat_report, debug_table
-            )
-            report["task"] = task.to_dict()
-            report["rewrites"] = [r.to_dict() for r in rewrite_records]
-            report["float_ops"] = [f.to_dict() for f in fops]
-            write_json(stage / "out" / "export_report.json", report)
-            from hkdeploy.export.report import render_html
-
-            errors = outputs.keras_float - check.dequantize_outputs(outputs.tflm_raw, info)
-            if task.kind == "classification":
-                render_html(report, params.labels(), errors).write(stage / "out" / "report.html")
-            else:
-                _task_html(report, params, test.x, test.y, outputs, info).write(stage / "out" / "report.html")
-        for name in ARTIFACTS:
-            (stage / "out" / name).replace(out_dir / name)
-        if params.tflm_file is not None:
-            copy_file(out_dir / "model_buffer.h", params.tflm_file)
-    finally:
-        if conversion is not None:
-            conversion.cancel()  # a no-op when it has finished; stops it when this process failed first
-        shutil.rmtree(stage, ignore_errors=True)
+                errors = outputs.keras_float - check.dequantize_outputs(outputs.tflm_raw, info)
+                if task.kind == "classification":
+                    render_html(report, params.labels(), errors).write(stage / "out" / "report.html")
+                else:
+                    html = _task_html(report, params, test.x, test.y, outputs, info)
+                    html.write(stage / "out" / "report.html")
+            with signals_deferred():  # all artifacts of this run or none: no signal between the renames
+                for name in ARTIFACTS:
+                    (stage / "out" / name).replace(out_dir / name)
+            if params.tflm_file is not None:
+                copy_file(out_dir / "model_buffer.h", params.tflm_file)
+        finally:
+            if worker is not None:
+                worker.close()  # stops it when this process failed first
+            shutil.rmtree(stage, ignore_errors=True)
 
     result = ExportResult(out_dir, info, arena, report, bool(verdict["passed"]), steps.timings)
     if not verdict["passed"]:
@@ -293,14 +299,45 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
     return result
 
 
-def _check_model_io(model: Any, params: DeployParams) -> None:
-    shape = tuple(model.inputs[0].shape[1:])
+STAGE_PREFIX = ".export-"
+
+
+def remove_stale_stages(out_dir: Path) -> list[Path]:
+    """Remove staging folders that exports killed with SIGKILL left behind; returns what was removed.
+
+    A stage is named ``.export-<pid>-<random>``: it is stale when that process no longer runs
+    (a live export of another process in the same job_dir keeps its folder). Folders named without
+    a pid (older versions) are stale.
+    """
+    removed = []
+    for path in out_dir.glob(f"{STAGE_PREFIX}*"):
+        if not path.is_dir():
+            continue
+        pid_text = path.name[len(STAGE_PREFIX) :].split("-", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and _alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _check_model_io(input_shape: list[int | None], n_out: int, params: DeployParams) -> None:
+    shape = tuple(input_shape)
     if shape and shape[0] != params.frame_size:
         raise UserError(
             f"the model takes frames of {shape[0]} samples but frame_size is {params.frame_size}",
             hint="set frame_size to the model's input length",
         )
-    n_out = int(model.outputs[0].shape[-1])
     if n_out != params.num_classes:
         raise UserError(
             f"the model has {n_out} outputs but num_classes is {params.num_classes}",
@@ -353,24 +390,22 @@ def _task_html(
 
 
 def _verdict(params: DeployParams, legs: dict[str, Any]) -> dict[str, Any]:
-    """Compare the primary metric of Keras float and TFLM against ``test_metric_threshold``."""
-    name = "f1" if params.test_metric == "f1" else "acc"
-    float_m = legs["keras_float"].metric(name)
-    tflm_m = legs["tflm"].metric(name)
-    drop = float_m - tflm_m
-    limit = params.test_metric_threshold
-    passed = limit is None or drop <= limit + 1e-12
-    label = "macro F1" if name == "f1" else "accuracy"
-    message = f"{label} drops {drop:+.4f} from Keras float ({float_m:.4f}) to TFLM ({tflm_m:.4f})" + (
-        f"; allowed drop is {limit}" if limit is not None else "; no threshold set"
+    """Compare the primary metric of Keras float and TFLM against ``test_metric_threshold``
+    (the one rule, ``metrics.metric_verdict``, that validate applies to the device too)."""
+    from hkdeploy.metrics import metric_verdict
+
+    v = metric_verdict(params.test_metric, legs["keras_float"], legs["tflm"], params.test_metric_threshold)
+    message = (
+        f"{v.label} drops {v.drop:+.4f} from Keras float ({v.reference:.4f}) to TFLM ({v.deployed:.4f})"
+        + (f"; allowed drop is {v.threshold}" if v.threshold is not None else "; no threshold set")
     )
     return {
-        "metric": name,
-        "float": float_m,
-        "tflm": tflm_m,
-        "drop": drop,
-        "threshold": limit,
-        "passed": passed,
+        "metric": v.metric,
+        "float": v.reference,
+        "tflm": v.deployed,
+        "drop": v.drop,
+        "threshold": v.threshold,
+        "passed": v.passed,
         "message": message,
     }
 

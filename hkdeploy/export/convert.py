@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hkdeploy.children import die_with_parent_fn
 from hkdeploy.errors import ToolError, UserError
 
 CONVERT_TIMEOUT_S = 900
@@ -57,6 +58,7 @@ class Conversion:
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 env=env,
+                preexec_fn=die_with_parent_fn(),  # a SIGKILLed parent takes the converter with it
             )
         self._started = time.monotonic()
 
@@ -123,19 +125,32 @@ def _conversion_error(spec: ConvertSpec, returncode: int, stderr: str, layer_typ
 
 def _convert(spec: ConvertSpec) -> bytes:  # runs in the child
     import keras
-    import numpy as np
-    import tensorflow as tf
 
     import hkdeploy.export.qat  # noqa: F401  (registers the QAT layers for loading)
-    from hkdeploy.export.load import _custom_objects, deployable, load_keras_model
+    from hkdeploy.export.load import _custom_objects, load_keras_model
 
-    _custom_objects()  # neuralspot-edge layers
     if spec.staged:
         # A copy hkdeploy itself wrote from the model the user configured (e.g. the QAT model);
         # a SavedModel input is wrapped in a TFSMLayer, which Keras' safe mode refuses to reload.
+        _custom_objects()  # neuralspot-edge layers
         model = keras.models.load_model(spec.model_path, compile=False, safe_mode=False)
     else:
         model = load_keras_model(Path(spec.model_path))
+    return convert_keras(model, spec)
+
+
+def convert_keras(model: Any, spec: ConvertSpec, calibration: Any = None) -> bytes:
+    """Convert a loaded Keras model as ``spec`` says (batch fixed to 1); ``spec.model_path`` is unused.
+
+    ``calibration``: the calibration frames, when not read from ``spec.calibration_path``.
+
+    Runs in a TensorFlow process: the export's worker, or the converter child above.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from hkdeploy.export.load import deployable
+
     fixed = deployable(model, spec.use_logits)
 
     if spec.conversion == "saved_model":
@@ -153,8 +168,10 @@ def _convert(spec: ConvertSpec) -> bytes:  # runs in the child
     # TFLM runs TFLite builtins only: never SELECT_TF_OPS.
     builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if spec.format in ("int8", "int16x8"):
-        data = np.load(spec.calibration_path) if spec.calibration_path else None
-        frames = data["x"].astype(np.float32) if data is not None else None
+        if calibration is None and spec.calibration_path:
+            with np.load(spec.calibration_path) as data:
+                calibration = data["x"]
+        frames = np.asarray(calibration, dtype=np.float32) if calibration is not None else None
         if frames is None or not len(frames):
             raise SystemExit("calibration frames are required for integer quantization")
 

@@ -5,8 +5,10 @@ TensorFlow/Keras are imported here, lazily: nothing outside ``hkdeploy.export`` 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +89,51 @@ def zoo_versions() -> dict[str, str | None]:
     return out
 
 
+_KERAS_MODULES = ("keras", "builtins", "hkdeploy")
+
+
+def needs_custom_layers(path: Path) -> bool:
+    """Whether loading ``path`` needs neuralspot-edge imported (it drags tf_keras in: ~0.3 s + memory).
+
+    A ``.keras`` file names each object's module in its config.json: only objects from outside Keras
+    (and hkdeploy's own QAT layers) need it. Other formats cannot be read without TensorFlow: yes.
+    """
+    if path.is_dir() or path.suffix != ".keras":
+        return True
+    try:
+        with zipfile.ZipFile(path) as zf:
+            config = json.loads(zf.read("config.json"))
+    except Exception:  # unreadable here: let Keras load it (and report why), with every layer known
+        return True
+    stack: list[Any] = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            module = node.get("module")
+            if isinstance(module, str) and not module.startswith(_KERAS_MODULES):
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def check_model_path(path: Path | None) -> Path:
+    """The configured model file, checked without TensorFlow.
+
+    Raises:
+        UserError: no model_file configured, or the file is missing.
+    """
+    if path is None:
+        raise UserError("no model_file in the config", hint='set "model_file" to your .keras file')
+    if not path.exists():
+        raise UserError(
+            f"model_file {path} does not exist", hint="check the path (relative to the config file)"
+        )
+    check_model_file(path)
+    return path
+
+
 def load_keras_model(path: Path | None, allow_unsafe: bool = False) -> Any:
     """Load a Keras model.
 
@@ -98,14 +145,13 @@ def load_keras_model(path: Path | None, allow_unsafe: bool = False) -> Any:
     Raises:
         UserError: no model_file configured, the file is missing, or it cannot be loaded.
     """
-    if path is None:
-        raise UserError("no model_file in the config", hint='set "model_file" to your .keras file')
-    if not path.exists():
-        raise UserError(
-            f"model_file {path} does not exist", hint="check the path (relative to the config file)"
-        )
+    path = check_model_path(path)
     keras = import_keras()
-    aliases = _custom_objects()
+    from hkdeploy.export.rewrites import _keras_objects
+
+    _keras_objects()  # hkdeploy's rewrite layers (cheap; no model zoo imported)
+    custom = needs_custom_layers(path)
+    aliases = _custom_objects() if custom else {}
     if allow_unsafe:
         from hkdeploy.console import warn
 
@@ -114,22 +160,7 @@ def load_keras_model(path: Path | None, allow_unsafe: bool = False) -> Any:
             "(load only files you trust)"
         )
     try:
-        if path.is_dir():
-            layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
-            spec = _saved_model_input_shape(path)
-            inputs = keras.Input(shape=spec[1:], batch_size=1)
-            out = layer(inputs)
-            if isinstance(out, dict):
-                out = next(iter(out.values()))
-            return keras.Model(inputs, out)
-        if path.suffix not in (".keras", ".h5", ".hdf5"):
-            raise UserError(
-                f"model_file {path} has an unsupported type '{path.suffix}'",
-                hint="give a .keras or .h5 file, or a SavedModel folder",
-            )
-        return keras.models.load_model(
-            path, compile=False, safe_mode=not allow_unsafe, custom_objects=aliases or None
-        )
+        return _load(keras, path, allow_unsafe, aliases)
     except UserError:
         raise
     except Exception as exc:
@@ -141,11 +172,91 @@ def load_keras_model(path: Path | None, allow_unsafe: bool = False) -> Any:
                 hint="if you trust the file, set allow_unsafe_deserialization: true; better, replace "
                 "the Lambda with a registered custom layer",
             ) from None
+        if not custom:  # a layer our scan did not recognise as custom: retry with the model zoos
+            aliases = _custom_objects()
+            try:
+                return _load(keras, path, allow_unsafe, aliases)
+            except Exception:
+                pass
         raise UserError(
             f"cannot load model_file {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
             hint="is it a Keras 3 model file? Custom layers must be importable (register them with "
             "keras.saving.register_keras_serializable)",
         ) from exc
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse a model file that cannot be a model before TensorFlow starts (no TensorFlow here).
+
+    A ``.keras`` file is a zip archive holding ``config.json``; an ``.h5`` file starts with the HDF5
+    signature; a SavedModel folder holds ``saved_model.pb``. A text file, a truncated download or an
+    empty folder gets a message saying which of these it is not.
+
+    Raises:
+        UserError: naming the file and what is wrong with it.
+    """
+    import zipfile
+
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise UserError(
+                f"model_file {path} is a folder without saved_model.pb (not a SavedModel)",
+                hint="give a .keras or .h5 file, or a SavedModel folder",
+            )
+        return
+    if path.suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            size = path.stat().st_size
+            raise UserError(
+                f"model_file {path} is not a Keras .keras archive ({size} B, not a zip file: a text file, or "
+                "a truncated copy?)",
+                hint="save the model again with model.save('model.keras'), or copy the file again",
+            )
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise UserError(
+                f"model_file {path} is a damaged .keras archive ({exc})",
+                hint="save the model again or copy the file again",
+            ) from None
+        if bad is not None or "config.json" not in names:
+            what = f"member {bad} is corrupt" if bad else "it has no config.json"
+            raise UserError(
+                f"model_file {path} is not a complete Keras model archive ({what})",
+                hint="save the model again with model.save('model.keras')",
+            )
+    elif path.suffix in (".h5", ".hdf5"):
+        with open(path, "rb") as fh:
+            head = fh.read(len(HDF5_SIGNATURE))
+        if head != HDF5_SIGNATURE:
+            raise UserError(
+                f"model_file {path} is not an HDF5 file (it does not start with the HDF5 signature)",
+                hint="save the model again with model.save('model.h5'), or copy the file again",
+            )
+
+
+def _load(keras: Any, path: Path, allow_unsafe: bool = False, aliases: dict[str, Any] | None = None) -> Any:
+    if path.is_dir():
+        layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+        spec = _saved_model_input_shape(path)
+        inputs = keras.Input(shape=spec[1:], batch_size=1)
+        out = layer(inputs)
+        if isinstance(out, dict):
+            out = next(iter(out.values()))
+        return keras.Model(inputs, out)
+    if path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise UserError(
+            f"model_file {path} has an unsupported type '{path.suffix}'",
+            hint="give a .keras or .h5 file, or a SavedModel folder",
+        )
+    return keras.models.load_model(
+        path, compile=False, safe_mode=not allow_unsafe, custom_objects=aliases or None
+    )
 
 
 def _saved_model_input_shape(path: Path) -> list[int]:

@@ -298,28 +298,27 @@ def run_qat(
     """Fine-tune ``model`` with fake quantization; returns the QAT model and the PTQ baseline figures."""
     from hkdeploy.datasets import load_split
     from hkdeploy.export.check import quantize_inputs
-    from hkdeploy.export.convert import ConvertSpec, convert_in_subprocess
+    from hkdeploy.export.convert import ConvertSpec, convert_keras
     from hkdeploy.export.inspect import inspect_model
     from hkdeploy.metrics import classification
     from hkdeploy.tflm import TflmRunner, probe_arena
 
     q = params.quantization
     keras.utils.set_random_seed(params.seed)
-    # PTQ baseline: the same conversion without QAT, on TFLM.
-    ptq_path = work / "ptq_model.keras"
-    model.save(ptq_path)
-    np.savez(work / "ptq_calibration.npz", x=calibration.x)
+    # PTQ baseline: the same conversion without QAT, on TFLM. Converted here, in the export's one
+    # TensorFlow process (no second TensorFlow start-up).
     spec = ConvertSpec(
-        model_path=str(ptq_path),
+        model_path="",  # converted from memory
         out_path=str(work / "ptq.tflite"),
         format=q.format,
         io_type=q.io_type,
         fallback=q.fallback,
         conversion=q.conversion,
-        calibration_path=str(work / "ptq_calibration.npz"),
+        calibration_path=None,
         use_logits=True,
     )
-    ptq = convert_in_subprocess(spec, work, [])
+    ptq = convert_keras(model, spec, calibration.x)
+    (work / "ptq.tflite").write_bytes(ptq)
     info = inspect_model(ptq)
     arena = probe_arena(work / "ptq.tflite")
     ptq_out = TflmRunner(ptq, arena.board).run_many(quantize_inputs(test.x, info))

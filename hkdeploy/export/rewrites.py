@@ -285,11 +285,18 @@ def _layer_for_tensor(tensor_name: str, layer_names: list[str]) -> str | None:
     return max(hits, key=len) if hits else None
 
 
+def layer_kinds(model: Any) -> dict[str, str]:
+    """Keras layer name -> class name, every nested layer included."""
+    return {layer.name: type(layer).__name__ for layer in _all_layers(model)}
+
+
 def name_unsupported_ops(info: Any, model: Any) -> dict[str, list[str]]:
-    """For each op TFLM lacks: the Keras layers (``name (Class)``) that produced it, where found."""
-    layers = _all_layers(model)
-    names = [layer.name for layer in layers]
-    kinds = {layer.name: type(layer).__name__ for layer in layers}
+    """For each op TFLM lacks: the Keras layers (``name (Class)``) that produced it, where found.
+
+    ``model``: the Keras model, or its ``layer_kinds`` (name -> class; what the export's parent has).
+    """
+    kinds = dict(model) if isinstance(model, dict) else layer_kinds(model)
+    names = list(kinds)
     out: dict[str, list[str]] = {}
     for op in info.unsupported_ops:
         found: list[str] = []

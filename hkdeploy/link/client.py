@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -35,6 +36,65 @@ class DeviceStatusError(DeviceError):
     def __init__(self, message: str, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.status = status
+
+
+class NoAnswerError(DeviceError):
+    """No valid answer to a request within its retries and deadline (``problem`` says what was seen)."""
+
+    def __init__(self, message: str, problem: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.problem = problem
+
+
+class BadDeviceError(DeviceError):
+    """The device said something impossible (a HELLO outside the protocol's limits, absurd sizes)."""
+
+
+# Limits a sane device stays within; a HELLO outside them is refused before anything is streamed.
+MAX_TENSOR_BYTES = 16 * 1024 * 1024
+MAX_ARENA_BYTES = 64 * 1024 * 1024
+_DTYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 7: 2, 9: 1}
+LOG_LINES_KEPT = 200
+
+
+def check_hello(info: p.HelloResponse, host_max_payload: int, url: str) -> None:
+    """Range-check every HELLO field against the protocol's own limits.
+
+    Raises:
+        BadDeviceError: a field no hkdeploy firmware can send (names the field and its value).
+    """
+    problems: list[str] = []
+    if info.protocol_version != p.PROTOCOL_VERSION:
+        problems.append(f"protocol_version {info.protocol_version} (this host speaks {p.PROTOCOL_VERSION})")
+    if not p.MIN_PAYLOAD <= info.max_payload <= max(host_max_payload, p.MIN_PAYLOAD):
+        problems.append(f"max_payload {info.max_payload} (must be {p.MIN_PAYLOAD}..{host_max_payload})")
+    if info.rx_credits < 1:
+        problems.append(f"rx_credits {info.rx_credits} (must be >= 1)")
+    if info.arena_size > MAX_ARENA_BYTES or info.arena_used > max(info.arena_size, MAX_ARENA_BYTES):
+        problems.append(f"arena_size {info.arena_size} / arena_used {info.arena_used}")
+    for name, t in (("input", info.input), ("output", info.output)):
+        if info.alloc_status != 0 and t.nbytes == 0:
+            continue  # a failed init may leave the tensors undescribed
+        if t.dtype not in _DTYPE_BYTES:
+            problems.append(f"{name} dtype {t.dtype}")
+            continue
+        if not 1 <= t.ndim <= len(t.dims) or any(d < 1 for d in t.dims[: t.ndim]):
+            problems.append(f"{name} shape ndim={t.ndim} dims={list(t.dims)}")
+            continue
+        count = 1
+        for d in t.dims[: t.ndim]:
+            count *= d
+        if not 0 < t.nbytes <= MAX_TENSOR_BYTES or t.nbytes != count * _DTYPE_BYTES[t.dtype]:
+            problems.append(
+                f"{name} nbytes {t.nbytes} (shape {list(t.dims[: t.ndim])} of dtype {t.dtype} "
+                f"is {count * _DTYPE_BYTES[t.dtype]} B)"
+            )
+    if problems:
+        raise BadDeviceError(
+            f"{url} answered HELLO with impossible values: {'; '.join(problems)}",
+            hint="this is not hkdeploy firmware of this version, or the link corrupts data: "
+            "rebuild and flash (hkdeploy run), check the port is the board's",
+        )
 
 
 @dataclass(frozen=True)
@@ -99,8 +159,8 @@ class DeviceClient:
         self._seq = 0
         self.max_payload = p.DEFAULT_PAYLOAD
         self.info: p.HelloResponse | None = None
-        self.logs: list[str] = []
-        self.stats = {"retries": 0, "frame_errors": 0, "nacks": 0, "resyncs": 0, "reopens": 0}
+        self.logs: deque[str] = deque(maxlen=LOG_LINES_KEPT)  # the device's LOG events, newest last
+        self.stats = {"retries": 0, "frame_errors": 0, "nacks": 0, "resyncs": 0, "reopens": 0, "echoes": 0}
         self._owns_port = transport is None
         self._baud = baud
         self._hello_payload = 4096
@@ -114,8 +174,8 @@ class DeviceClient:
             try:
                 waiting = getattr(self.ser, "in_waiting", 0) or 1
                 data = self.ser.read(waiting)
-            except Exception as exc:  # port vanished (USB unplugged, board reset re-enumerating)
-                self._queue.put(FrameError(p.Status.BAD_LENGTH, f"read failed: {exc}", -1))
+            except Exception as exc:  # port vanished (USB unplugged, board reset, virtual EVB exited)
+                self._queue.put(FrameError(p.Status.BAD_LENGTH, f"port went away: {type(exc).__name__}", -1))
                 self._reopen()
                 continue
             if not data:
@@ -205,7 +265,11 @@ class DeviceClient:
                     break
                 if isinstance(item, FrameError):
                     self.stats["frame_errors"] += 1
-                    last_problem = f"garbled answer ({item.detail})"
+                    if item.detail.startswith("port went away"):
+                        last_problem = "the port went away (device unplugged, reset or its process exited)"
+                        time.sleep(min(0.2, max(until - time.monotonic(), 0)))
+                    else:
+                        last_problem = f"garbled answer ({item.detail})"
                     break  # resend at once rather than wait out the timeout
                 if item.type == p.MsgType.NACK and item.seq in (seq, 0):
                     self.stats["nacks"] += 1
@@ -215,13 +279,20 @@ class DeviceClient:
                     self._raise_status(msg, item.status)
                 if item.seq != seq or item.type != msg:
                     continue  # a stale answer to an earlier try
+                if not item.flags & p.Flag.RESPONSE:
+                    self.stats["echoes"] += 1
+                    last_problem = (
+                        "only our own request came back (the port echoes: a loopback or a terminal?)"
+                    )
+                    continue  # our own request echoed back by the line: never an answer
                 if item.status != p.Status.OK:
                     self._raise_status(msg, item.status)
                 return item
             if time.monotonic() >= deadline:
                 break
-        raise DeviceError(
+        raise NoAnswerError(
             f"{msg.name} on {self.url}: {last_problem} after {tries} tries",
+            last_problem,
             hint="is the firmware running and the baud rate right (link.baud)? Tx/Rx swapped? "
             "For a board, press reset; for the virtual EVB, see its log",
         )
@@ -244,16 +315,24 @@ class DeviceClient:
                 p.HelloRequest(host_max_payload, p.PROTOCOL_VERSION).pack(),
                 packet_timeout=min(self.timeouts.connect, self.timeouts.packet * 2),
             )
-        except DeviceError as exc:
-            if "tries" in exc.message:
-                raise DeviceError(
-                    f"no answer to HELLO on {self.url}",
-                    hint="is the hkdeploy firmware flashed and running? wrong baud rate? Tx/Rx swapped? "
-                    "(hkdeploy flash, then press reset)",
-                ) from exc
-            raise
-        self.info = p.HelloResponse.unpack(pkt.payload)
-        self.max_payload = self.info.max_payload
+        except NoAnswerError as exc:
+            raise NoAnswerError(
+                f"no answer to HELLO on {self.url} ({exc.problem})",
+                exc.problem,
+                hint="is the hkdeploy firmware flashed and running? wrong baud rate? Tx/Rx swapped? "
+                "(hkdeploy flash, then press reset)",
+            ) from exc
+        try:
+            info = p.HelloResponse.unpack(pkt.payload)
+        except Exception as exc:  # struct.error / UnicodeDecodeError: not our firmware's HELLO
+            raise BadDeviceError(
+                f"{self.url} answered HELLO with {len(pkt.payload)} bytes that are not a HELLO of protocol "
+                f"version {p.PROTOCOL_VERSION}",
+                hint="flash hkdeploy firmware of this version (hkdeploy run); check the port is the board's",
+            ) from exc
+        check_hello(info, host_max_payload, self.url)
+        self.info = info
+        self.max_payload = info.max_payload
         return self.info
 
     def check_ready(self, expected_sha256: bytes | None) -> p.HelloResponse:
@@ -262,7 +341,7 @@ class DeviceClient:
         self._expected_sha = expected_sha256
         if info.alloc_status != 0:
             text, hint = p.STATUS_TEXT.get(info.alloc_status, ("unknown engine status", ""))
-            detail = "; ".join(self.logs[-2:])
+            detail = "; ".join(list(self.logs)[-2:])
             raise DeviceError(
                 f"{self.url}: the device cannot run the model: {text}"
                 + (f" ({detail})" if detail else "")
@@ -306,9 +385,26 @@ class DeviceClient:
         return p.StatsResponse.unpack(self.request(p.MsgType.STATS).payload)
 
     def _run_once(self, frame: bytes) -> RunResult:
+        info = self.info
+        if info is not None and len(frame) != info.input.nbytes:
+            raise DeviceError(
+                f"{self.url}: the frame has {len(frame)} B but the device's input takes {info.input.nbytes} B",
+                hint="the firmware was built for another model: hkdeploy build && hkdeploy flash",
+            )
         step = self.max_payload - p.RunRequest.SIZE
+        if step < 1:
+            raise BadDeviceError(
+                f"{self.url}: negotiated payload {self.max_payload} B leaves no room for data"
+            )
+        deadline = time.monotonic() + self.timeouts.command
         offset = 0
         while True:
+            if time.monotonic() > deadline:
+                raise NoAnswerError(
+                    f"RUN on {self.url} took longer than link.command_timeout ({self.timeouts.command} s)",
+                    "too slow",
+                    hint="raise link.command_timeout for a slow link, or check the device",
+                )
             chunk = frame[offset : offset + step]
             last = offset + len(chunk) >= len(frame)
             pkt = self.request(
@@ -318,8 +414,20 @@ class DeviceClient:
                 break
             offset += len(chunk)
         rsp = p.RunResponse.unpack(pkt.payload)
+        expected = info.output.nbytes if info is not None else None
+        if rsp.output_bytes > MAX_TENSOR_BYTES or (expected is not None and rsp.output_bytes != expected):
+            raise BadDeviceError(
+                f"{self.url}: RUN answered an output of {rsp.output_bytes} B; HELLO said {expected} B",
+                hint="the device is not hkdeploy firmware of this version, or it is confused: reset it",
+            )
         out = bytearray(rsp.data)
         while len(out) < rsp.output_bytes:
+            if time.monotonic() > deadline:
+                raise NoAnswerError(
+                    f"GET_OUTPUT on {self.url} took longer than link.command_timeout ({self.timeouts.command} s)",
+                    "too slow",
+                    hint="raise link.command_timeout for a slow link, or check the device",
+                )
             room = self.max_payload - p.GetOutputResponse.SIZE
             more = p.GetOutputResponse.unpack(
                 self.request(p.MsgType.GET_OUTPUT, p.GetOutputRequest(len(out), room).pack()).payload
@@ -327,10 +435,16 @@ class DeviceClient:
             if not more.data:
                 raise DeviceError(f"{self.url}: GET_OUTPUT returned no data at offset {len(out)}")
             out += more.data
+        if len(out) != rsp.output_bytes:
+            raise BadDeviceError(
+                f"{self.url}: the output came back with {len(out)} B, not {rsp.output_bytes} B"
+            )
         return RunResult(bytes(out), rsp.cycles, rsp.micros)
 
     def perf(self, warmup: int = 5, runs: int = 20) -> p.PerfResponse:
-        """Latency of Invoke() on the device's current input."""
+        """Latency of Invoke() on the device's current input (bounded counts)."""
+        if not (0 <= warmup <= 100 and 1 <= runs <= 64):
+            raise DeviceError(f"PERF warmup {warmup} / runs {runs} out of range (0..100 / 1..64)")
         timeout = max(self.timeouts.packet, 2.0 + (warmup + runs) * 0.5)
         return p.PerfResponse.unpack(
             self.request(p.MsgType.PERF, p.PerfRequest(warmup, runs).pack(), packet_timeout=timeout).payload

@@ -1,6 +1,6 @@
-"""The hkdeploy wire protocol, version 1: constants, status codes and message layouts.
+"""The hkdeploy wire protocol, version 2: constants, status codes and message layouts.
 
-GENERATED from firmware/protocol/spec.yaml by ``python -m hkdeploy.link.codegen`` -- do not edit.
+GENERATED from firmware/protocol/spec.yaml by ``python -m tools.gen_protocol`` -- do not edit.
 All integers are little-endian.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 DELIMITER = 0
 HEADER_FORMAT = "<BBHHH"
 HEADER_SIZE = 8
@@ -242,14 +242,15 @@ class HelloResponse:
     arena_size: int
     arena_used: int
     model_size: int
-    cpu_hz: int
+    cpu_hz: int  # counts per second of the platform's counter (cycles -> microseconds; 0 if unknown)
     model_sha256: bytes
     input: WireTensor
     output: WireTensor
     board: str
     build_id: str
-    FORMAT: ClassVar[str] = "<HHHhIIII32sBBH6ifiIBBH6ifiI24s24s"
-    SIZE: ClassVar[int] = 184  # bytes of the fixed part
+    counter_kind: int  # what cycles count (hk_platform.h hk_counter_kind_t): 0 none, 1 MCU core cycles, 2 host nanoseconds (virtual EVB), 3 SysTick ticks of an emulated Cortex-M (QEMU -icount)
+    FORMAT: ClassVar[str] = "<HHHhIIII32sBBH6ifiIBBH6ifiI24s24sH"
+    SIZE: ClassVar[int] = 186  # bytes of the fixed part
 
     def values(self) -> list[Any]:
         """The fixed part's values, flattened in struct order."""
@@ -267,6 +268,7 @@ class HelloResponse:
             *self.output.values(),
             _b(self.board, 24),
             _b(self.build_id, 24),
+            self.counter_kind,
         ]
 
     @classmethod
@@ -286,6 +288,7 @@ class HelloResponse:
             output=WireTensor.from_values(it),
             board=_s(next(it)),
             build_id=_s(next(it)),
+            counter_kind=next(it),
         )
 
     def pack(self) -> bytes:

@@ -2,11 +2,20 @@
  * fake_engine.c - TEST DOUBLE of hk_engine.h for the link-core tests (never in a firmware build).
  * Input: 300 int8 bytes. Output (4 bytes): [number of invokes so far, sum of input bytes mod 256,
  * first input byte, last input byte] -- so tests can tell a retried RUN from a second execution.
- * argv[1] (optional) sets the AllocateTensors status it reports.
+ * Invoke() is timed with the platform's counter (hk_platform_cycles), like the real engine.
+ * g_fake_alloc_status sets the AllocateTensors status it reports (pipe_main: argv[1]).
+ * Built with -DHK_FAKE_ENGINE_FAULTS=1 (the QEMU platform tests only), an input that starts with the
+ * bytes "FAULT!" followed by a kind byte makes Invoke() fault on purpose, so the tests can show the
+ * platform's fault handler reports over the link and recovers:
+ *   kind 1: an undefined instruction (UsageFault UNDEFINSTR)
+ *   kind 2: a load from an address with nothing behind it (BusFault, precise)
+ *   kind 3: an integer division by zero (UsageFault DIVBYZERO; the platform traps it)
+ * Never in a firmware build that talks to a user's board.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../firmware/core/hk_platform.h"
 #include "../../firmware/engine/hk_engine.h"
 
 #define IN_BYTES 300u
@@ -26,7 +35,6 @@ int32_t hk_engine_init(hk_engine_info_t *info) {
     for (unsigned i = 0; i < 32u; i++) {
         info->model_sha256[i] = (uint8_t)i;
     }
-    info->cpu_hz = 96000000u;
     info->input = (hk_tensor_info_t){HK_DTYPE_INT8, 3, {1, IN_BYTES, 1, 0, 0, 0}, 0.05f, -3, IN_BYTES};
     info->output = (hk_tensor_info_t){HK_DTYPE_INT8, 2, {1, OUT_BYTES, 0, 0, 0, 0}, 0.00390625f, -128, OUT_BYTES};
     s_invokes = 0;
@@ -35,9 +43,44 @@ int32_t hk_engine_init(hk_engine_info_t *info) {
 
 uint8_t *hk_engine_input(void) { return s_in; }
 
+/* What a TFLM engine keeps from its reporter when init fails (the core repeats it on HELLO). */
+const char g_fake_error_text[] = "Failed to allocate tail memory. Requested: 8736, available 5684, missing: 3052";
+
+const char *hk_engine_error_text(void) { return g_fake_alloc_status ? g_fake_error_text : NULL; }
+
 const uint8_t *hk_engine_output(void) { return s_out; }
 
+#if defined(HK_FAKE_ENGINE_FAULTS) && HK_FAKE_ENGINE_FAULTS
+#ifndef HK_FAKE_BAD_ADDRESS
+#error "HK_FAKE_BAD_ADDRESS: an address with no memory or device behind it on this machine"
+#endif
+volatile int g_fake_divisor; /* 0: the compiler cannot fold the division away */
+
+static void deliberate_fault(void) {
+    if (memcmp(s_in, "FAULT!", 6) != 0) {
+        return;
+    }
+    switch (s_in[6]) {
+    case 1:
+        __asm volatile("udf #0");
+        break;
+    case 2:
+        (void)*(volatile uint32_t *)HK_FAKE_BAD_ADDRESS;
+        break;
+    case 3:
+        g_fake_divisor = (int)s_in[7] / g_fake_divisor;
+        break;
+    default:
+        break;
+    }
+}
+#else
+static void deliberate_fault(void) {}
+#endif
+
 int32_t hk_engine_invoke(uint32_t *cycles) {
+    const uint32_t start = hk_platform_cycles();
+    deliberate_fault();
     unsigned sum = 0;
     for (unsigned i = 0; i < IN_BYTES; i++) {
         sum += s_in[i];
@@ -47,7 +90,7 @@ int32_t hk_engine_invoke(uint32_t *cycles) {
     s_out[1] = (uint8_t)sum;
     s_out[2] = s_in[0];
     s_out[3] = s_in[IN_BYTES - 1u];
-    *cycles = 96000u + (sum % 1000u);
+    *cycles = hk_platform_cycles() - start;
     return HK_ENGINE_OK;
 }
 

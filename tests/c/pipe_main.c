@@ -42,6 +42,15 @@ const char *hk_platform_board(void) { return "test-double"; }
 const char *hk_platform_build_id(void) { return "pipe"; }
 
 void hk_platform_reset(void) {}
+/* a fake counter: each read advances it 48,000 counts, so one Invoke() measures 48,000 (0.5 ms at the
+ * 96 MHz it claims) and a test can tell the engine timed Invoke() with this hook */
+uint32_t hk_platform_cycles(void) {
+    static uint32_t now = 0xFFFF0000u; /* wraps during the first runs: the difference must not care */
+    now += 48000u;
+    return now;
+}
+uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_CPU_CYCLES; }
+uint32_t hk_platform_counter_hz(void) { return 96000000u; }
 
 int main(int argc, char **argv) {
     g_fake_alloc_status = argc > 1 ? atoi(argv[1]) : 0;

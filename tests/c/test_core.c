@@ -16,6 +16,7 @@
 #include "../../firmware/protocol/hk_protocol.h"
 
 extern int32_t g_fake_alloc_status;
+extern const char g_fake_error_text[];
 
 static int s_failures;
 static int s_checks;
@@ -50,6 +51,15 @@ uint64_t hk_platform_micros(void) { return 0u; }
 const char *hk_platform_board(void) { return "a-board-name-longer-than-24-bytes"; }
 const char *hk_platform_build_id(void) { return "unit"; }
 void hk_platform_reset(void) { s_platform_resets++; }
+/* a fake counter: each read advances it 48,000 counts, so one Invoke() measures 48,000 (0.5 ms at the
+ * 96 MHz it claims) and a test can tell the engine timed Invoke() with this hook */
+uint32_t hk_platform_cycles(void) {
+    static uint32_t now = 0xFFFF0000u; /* wraps during the first runs: the difference must not care */
+    now += 48000u;
+    return now;
+}
+uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_CPU_CYCLES; }
+uint32_t hk_platform_counter_hz(void) { return 96000000u; }
 
 /* ---- helpers: build requests, parse answers (independent little codec for the tests) --------- */
 typedef struct {
@@ -331,17 +341,33 @@ static void test_log_event(void) {
     hk_core_log("short");
     CHECK(take(rsp, 2) == 1 && rsp[0].type == HK_MSG_LOG && rsp[0].flags == HK_FLAG_EVENT && rsp[0].seq == 0);
     CHECK(rsp[0].length == 5 && memcmp(rsp[0].payload, "short", 5) == 0);
-    char text[200];
+    char text[HK_LOG_MAX_EVENTS * HK_MIN_PAYLOAD + 50u]; /* longer than the most one call sends */
     memset(text, 'x', sizeof text - 1);
     text[sizeof text - 1] = '\0';
-    hk_core_log(text); /* longer than the smallest payload: cut to it */
-    CHECK(take(rsp, 2) == 1 && rsp[0].length == HK_MIN_PAYLOAD);
+    static packet_t many[HK_LOG_MAX_EVENTS + 1u];
+    hk_core_log(text); /* longer than the smallest payload: consecutive pieces, at most HK_LOG_MAX_EVENTS */
+    CHECK(take(many, HK_LOG_MAX_EVENTS + 1u) == HK_LOG_MAX_EVENTS);
+    for (unsigned i = 0; i < HK_LOG_MAX_EVENTS; i++) {
+        CHECK(many[i].type == HK_MSG_LOG && many[i].length == HK_MIN_PAYLOAD && many[i].payload[0] == 'x');
+    }
+    text[100] = '\0';
+    hk_core_log(text);
+    CHECK(take(many, HK_LOG_MAX_EVENTS + 1u) == 2 && many[0].length == HK_MIN_PAYLOAD && many[1].length == 100u - HK_MIN_PAYLOAD);
 }
 
 static void test_not_ready_engine_and_reset(void) {
     boot(2); /* AllocateTensors failed */
     static packet_t rsp[2];
-    hello(1024, rsp);
+    uint8_t req[4] = {0x00, 0x04, HK_PROTOCOL_VERSION, 0};
+    send(HK_MSG_HELLO, 0, 1, req, sizeof req);
+    static packet_t got[3];
+    CHECK(take(got, 3) == 3); /* the engine's reason as LOG events (64 + the rest), then the answer */
+    CHECK(got[0].type == HK_MSG_LOG && got[0].flags == HK_FLAG_EVENT && got[1].type == HK_MSG_LOG);
+    CHECK(got[0].length + got[1].length == strlen(g_fake_error_text));
+    CHECK(memcmp(got[0].payload, g_fake_error_text, got[0].length) == 0);
+    CHECK(memcmp(got[1].payload, g_fake_error_text + got[0].length, got[1].length) == 0);
+    rsp[0] = got[2];
+    CHECK(rsp[0].type == HK_MSG_HELLO);
     CHECK(rsp[0].status == HK_STATUS_OK && (int16_t)rd16(rsp[0].payload + 6) == 2);
     uint32_t invokes = hk_core_stats()->invokes;
     send(HK_MSG_INVOKE, 0, 2, NULL, 0);
@@ -368,6 +394,15 @@ static void test_bad_requests(void) {
     uint8_t perf[4] = {0, 0, (uint8_t)(HK_PERF_MAX_RUNS + 1), 0};
     send(HK_MSG_PERF, 0, 2, perf, sizeof perf);
     CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST);
+    uint32_t invokes = hk_core_stats()->invokes;
+    uint8_t warm[4] = {(uint8_t)(HK_PERF_MAX_WARMUP + 1u), (uint8_t)((HK_PERF_MAX_WARMUP + 1u) >> 8), 1, 0};
+    send(HK_MSG_PERF, 0, 20, warm, sizeof warm); /* warm-up beyond the bound: refused, nothing runs */
+    CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST && hk_core_stats()->invokes == invokes);
+    warm[0] = (uint8_t)HK_PERF_MAX_WARMUP;
+    warm[1] = (uint8_t)(HK_PERF_MAX_WARMUP >> 8);
+    send(HK_MSG_PERF, 0, 21, warm, sizeof warm); /* at the bound: runs */
+    CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_OK);
+    CHECK(hk_core_stats()->invokes == invokes + HK_PERF_MAX_WARMUP + 1u);
     uint8_t get[6] = {5, 0, 0, 0, 10, 0}; /* offset 5 of a 4-byte output */
     send(HK_MSG_GET_OUTPUT, 0, 3, get, sizeof get);
     CHECK(take(rsp, 2) == 1 && rsp[0].status == HK_STATUS_BAD_OFFSET);

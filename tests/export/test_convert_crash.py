@@ -10,6 +10,8 @@ import pytest
 from hkdeploy.errors import UserError
 from hkdeploy.export.convert import ConvertSpec, convert_in_subprocess
 
+pytestmark = pytest.mark.slow  # converts with TensorFlow
+
 
 def test_gru_int8_converter_crash_becomes_a_user_error(tmp_path: Path) -> None:
     import keras

@@ -79,6 +79,7 @@ def test_bad_model_file_is_one_line_exit_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(("error:", "Hint:"))]
-    assert lines[0].startswith("error: cannot load model_file") and lines[1].startswith("Hint:")
+    assert lines[0].startswith(f"error: model_file {bad} is not a Keras .keras archive")
+    assert lines[1].startswith("Hint:")
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "job" / "export" / "model_buffer.h").exists()

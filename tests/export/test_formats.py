@@ -14,6 +14,8 @@ from hkdeploy.export.convert import ConvertSpec, convert_in_subprocess
 from hkdeploy.export.inspect import check_tflm_ops, inspect_model
 from hkdeploy.tflm import TflmRunner, probe_arena
 
+pytestmark = pytest.mark.slow  # converts with TensorFlow
+
 _CACHE: dict[tuple[str, str], bytes] = {}
 
 

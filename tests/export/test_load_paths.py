@@ -10,6 +10,8 @@ from hkdeploy.config import load_params
 from hkdeploy.errors import UserError
 from tests.export.conftest import tiny_config
 
+pytestmark = pytest.mark.slow  # converts with TensorFlow
+
 
 @pytest.mark.parametrize("kind", ["h5", "saved_model"])
 def test_h5_and_saved_model_export_end_to_end(
@@ -38,7 +40,7 @@ def test_h5_and_saved_model_export_end_to_end(
     [
         ("missing.keras", None, "does not exist"),
         ("model.onnx", b"x", "unsupported type '.onnx'"),
-        ("broken.keras", b"not a zip", "cannot load model_file"),
+        ("broken.keras", b"not a zip", "not a Keras .keras archive"),
     ],
 )
 def test_bad_model_files(tmp_path: Path, name: str, content: bytes | None, fragment: str) -> None:

@@ -10,6 +10,8 @@ import pytest
 from hkdeploy.config import load_params
 from tests.export.conftest import tiny_config
 
+pytestmark = pytest.mark.slow  # converts with TensorFlow
+
 
 @pytest.fixture(scope="module")
 def spiky(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> tuple[Path, Path]:

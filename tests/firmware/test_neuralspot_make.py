@@ -120,17 +120,21 @@ def test_invokes_neuralspot_make_with_the_app_and_collects_the_binaries(
     assert f"firmware: {out}/hkdeploy_fw.bin" in res.stdout
 
 
-def test_apollo3_defaults_to_the_uart_and_refuses_usb(
-    fake_sdk: Path, export_dir: Path, toolchain: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("platform", "cpu_hz"),
+    [("apollo3p_evb", 96000000), ("apollo4l_evb", 192000000)],  # Apollo4 Lite: no USB HAL, USB_PRESENT=0
+)
+def test_parts_without_usb_default_to_the_uart_and_refuse_usb(
+    fake_sdk: Path, export_dir: Path, toolchain: Path, tmp_path: Path, platform: str, cpu_hz: int
 ) -> None:
-    common = [f"NEURALSPOT_ROOT={fake_sdk}", "PLATFORM=apollo3p_evb", f"EXPORT_DIR={export_dir}",
+    common = [f"NEURALSPOT_ROOT={fake_sdk}", f"PLATFORM={platform}", f"EXPORT_DIR={export_dir}",
               f"FW_BUILD_DIR={tmp_path / 'fw'}", f"TOOLCHAIN_DIR={toolchain}"]  # fmt: skip
     res = _make(*common)
     assert res.returncode == 0, res.stderr
-    assert {"HK_LINK=uart", "HK_CPU_HZ=96000000"} <= set((fake_sdk / "vars.txt").read_text().split())
+    assert {"HK_LINK=uart", f"HK_CPU_HZ={cpu_hz}"} <= set((fake_sdk / "vars.txt").read_text().split())
     res = _make(*common, "HK_LINK=usb")
     assert res.returncode != 0
-    assert "apollo3p_evb has no USB device port. Hint: HK_LINK=uart" in res.stderr
+    assert f"{platform} has no USB device port. Hint: HK_LINK=uart" in res.stderr
     res = _make(*common, "HK_LINK=spi")
     assert res.returncode != 0 and "HK_LINK=spi is not a link. Hint: HK_LINK=usb" in res.stderr
 

@@ -87,6 +87,9 @@ uint64_t hk_platform_micros(void) { return 0; }
 const char *hk_platform_board(void) { return "fuzz"; }
 const char *hk_platform_build_id(void) { return "fuzz"; }
 void hk_platform_reset(void) {}
+uint32_t hk_platform_cycles(void) { return 0u; }
+uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_NONE; }
+uint32_t hk_platform_counter_hz(void) { return 0u; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) {

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from hkdeploy.link.faults import FaultyTransport
 from hkdeploy.link.framing import Decoder, Packet, encode_packet
 from hkdeploy.link.protocol import MsgType
+from tests.doubles.faults import FaultyTransport
 
 
 class Loop:

@@ -15,12 +15,13 @@ import serial.rfc2217
 from hkdeploy.boards import get_board
 from hkdeploy.errors import DeviceError
 from hkdeploy.link.client import DeviceClient, Timeouts
-from hkdeploy.link.hostport import HostPort, build_host_port
+from hkdeploy.platforms.host import build_virtual_evb
+from hkdeploy.platforms.host_process import HostPort
 
 
 @pytest.fixture(scope="session")
 def host_binary(exported_demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_host_port(exported_demo.export_dir, tmp_path_factory.mktemp("hostport") / "hk_host")
+    return build_virtual_evb(exported_demo.export_dir, tmp_path_factory.mktemp("hostport"))
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +82,7 @@ def test_allocation_failure_is_refused_with_the_size_needed(
     exported_demo: Any, golden: Any, tmp_path: Path
 ) -> None:
     needed = exported_demo.arena.host_min
-    binary = build_host_port(exported_demo.export_dir, tmp_path / "hk_small", arena_override=needed - 64)
+    binary = build_virtual_evb(exported_demo.export_dir, tmp_path / "small", arena_size=needed - 64)
     with (
         HostPort(binary, "sim:apollo4p_evb") as hp,
         DeviceClient(hp.url, timeouts=Timeouts(packet=2.0)) as dev,
@@ -137,7 +138,7 @@ def test_1000_runs_through_corruption_and_drops_none_lost_or_duplicated(
     """1 % of the bytes corrupted plus 0.2 % dropped and 0.2 % duplicated, both directions: every
     output equals the clean run's, and the device's own counter shows exactly one Invoke() per RUN."""
     from hkdeploy.link.client import open_serial
-    from hkdeploy.link.faults import FaultyTransport
+    from tests.doubles.faults import FaultyTransport
 
     raw, tflm, sha = golden
     n = 1000
@@ -162,7 +163,7 @@ def test_1000_runs_through_corruption_and_drops_none_lost_or_duplicated(
 
 def test_truncated_and_delayed_packets_are_recovered(host_binary: Path, golden: Any) -> None:
     from hkdeploy.link.client import open_serial
-    from hkdeploy.link.faults import FaultyTransport
+    from tests.doubles.faults import FaultyTransport
 
     raw, tflm, sha = golden
     with HostPort(host_binary, "sim:apollo4p_evb") as hp:
@@ -186,7 +187,7 @@ def test_device_reset_mid_stream_is_recovered(host_binary: Path, golden: Any) ->
     """The virtual EVB's reset button pressed every 150 packets during 200 RUNs (64-byte chunks):
     the client HELLOs again and resends, and every output is still the golden one."""
     from hkdeploy.link.client import open_serial
-    from hkdeploy.link.faults import FaultyTransport
+    from tests.doubles.faults import FaultyTransport
 
     raw, tflm, sha = golden
     with HostPort(host_binary, "sim:apollo4p_evb") as hp:
@@ -227,7 +228,7 @@ def test_host_port_dies_with_its_parent(host_binary: Path, tmp_path: Path) -> No
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from hkdeploy.link.hostport import HostPort\n"
+        "from hkdeploy.platforms.host_process import HostPort\n"
         f"hp = HostPort(Path({str(host_binary)!r})).start()\n"
         "print(hp.pid, flush=True)\n"
         "time.sleep(60)\n"

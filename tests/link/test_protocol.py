@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from hkdeploy.link import codegen
 from hkdeploy.link import protocol as p
+from tools import gen_protocol as codegen
 
 
 def test_generated_files_match_the_spec() -> None:
     for path, text in codegen.render_all().items():
-        assert path.read_text() == text, f"{path} is stale: run python -m hkdeploy.link.codegen"
+        assert path.read_text() == text, f"{path} is stale: run python -m tools.gen_protocol"
         assert "\r\n" not in text and "20" + "26-" not in text
 
 
@@ -68,6 +68,7 @@ def hello() -> p.HelloResponse:
         p.WireTensor(9, 2, 0, (1, 4, 0, 0, 0, 0), 0.00390625, -128, 4),
         "apollo4p_evb",
         "0123abc",
+        1,
     )
 
 

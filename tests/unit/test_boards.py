@@ -24,7 +24,26 @@ def test_registry_has_the_evbs_and_sim() -> None:
         and boards["apollo4p_evb"].load_address == 0x18000
     )
     assert boards["apollo4p_evb"].app_bytes == 1952 * 1024
-    assert boards["sim"].is_sim and boards["sim"].limits().name == "apollo4p_evb"
+    assert boards["sim"].platform == "host" and boards["sim"].limits().name == "apollo4p_evb"
+    assert boards["apollo4p_evb"].platform == "neuralspot"
+    assert boards["qemu_m4"].platform == "qemu" and boards["qemu_m4"].qemu_machine == "mps2-an386"
+    assert boards["qemu_m55"].core == "cortex-m55" and boards["qemu_m55"].qemu_machine == "mps3-an547"
+
+
+def test_a_board_file_without_platform_gets_one_from_its_core(tmp_path: Path) -> None:
+    f = tmp_path / "mine.yaml"
+    f.write_text("name: mine\nsoc: x\ncore: cortex-m4f\n")
+    assert get_board(f).platform == "neuralspot"
+    f.write_text("name: mine\nsoc: x\ncore: host\n")
+    assert get_board(f).platform == "host"
+
+
+def test_every_board_names_a_registered_platform() -> None:
+    from hkdeploy.platforms import PlatformFactory, platform_of
+
+    for board in list_boards():
+        assert platform_of(board).name == board.platform
+    assert set(PlatformFactory.list()) == {"host", "qemu", "neuralspot"}
 
 
 def test_user_board_file(tmp_path: Path) -> None:

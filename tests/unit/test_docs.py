@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hkdeploy import config_doc
+from tools import gen_config_doc as config_doc
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_config_reference_is_current() -> None:
     committed = (REPO / "docs" / "config.md").read_text()
     assert committed == config_doc.render(), (
-        "docs/config.md is stale: python -m hkdeploy.config_doc > docs/config.md"
+        "docs/config.md is stale: python -m tools.gen_config_doc > docs/config.md"
     )
 
 

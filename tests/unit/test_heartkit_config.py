@@ -181,7 +181,8 @@ def test_segmentation_keeps_threshold_value(tmp_path: Path) -> None:
 
 def test_dataset_path_is_read_as_params(tmp_path: Path) -> None:
     loaded = load_params(write(tmp_path, DOWNLOAD))
-    assert loaded.params.datasets[1].params == {"path": "./datasets/ludb"}
+    # moved into params, then resolved against the config's folder like any dataset path
+    assert Path(loaded.params.datasets[1].params["path"]) == (tmp_path / "datasets" / "ludb").resolve()
     (line,) = loaded.warnings
     assert line.startswith("datasets[1].path is a typo for datasets[1].params")
 
@@ -189,7 +190,7 @@ def test_dataset_path_is_read_as_params(tmp_path: Path) -> None:
 def test_dataset_path_next_to_params_is_dropped_with_a_warning(tmp_path: Path) -> None:
     data = {"datasets": [{"name": "ludb", "params": {"path": "a"}, "path": "b"}]}
     loaded = load_params(write(tmp_path, data))
-    assert loaded.params.datasets[0].params == {"path": "a"}
+    assert Path(loaded.params.datasets[0].params["path"]) == (tmp_path / "a").resolve()
     assert "already set" in loaded.warnings[0]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hkdeploy.boards import get_board
-from hkdeploy.build import MANIFEST, build, current_build, ensure_sim, stale_reasons
+from hkdeploy.build import MANIFEST, build, current_build, ensure_built, stale_reasons
 from hkdeploy.cli import main
 from hkdeploy.config import load_params
 from hkdeploy.errors import CheckFailed, ToolError, UserError
@@ -130,14 +130,16 @@ def test_sim_build_is_current_until_the_export_changes(job: Path) -> None:
     assert result.board.name == "sim" and result.manifest["emulates"] == "apollo4p_evb"
     assert result.binary.is_file() and os.access(result.binary, os.X_OK)
     assert result.manifest["sizes"]["text"] > 0
-    assert ensure_sim(params) == result.binary and stale_reasons(params, result.board) == []
+    assert (
+        ensure_built(params, get_board("sim")) == result.binary and stale_reasons(params, result.board) == []
+    )
     before = result.binary.stat().st_mtime_ns
     with (job / "export" / "model_config.h").open("a") as fh:
         fh.write("/* changed */\n")
     assert stale_reasons(params, result.board) == [
         "the firmware sources or model headers changed since it was built"
     ]
-    ensure_sim(params)
+    ensure_built(params, get_board("sim"))
     assert result.binary.stat().st_mtime_ns != before and stale_reasons(params, result.board) == []
     assert flash(params).skipped
 
@@ -155,7 +157,7 @@ def test_doctor_reports_what_a_board_needs(
     base = ["doctor", "-c", str(CONFIG), "--job-dir", str(job)]
     assert main(base) == 0  # the virtual EVB needs gcc and the Python headers, both here
     out = capsys.readouterr().out
-    assert "C compiler (host port)" in out and "Python headers" in out
+    assert "C compiler (virtual EVB)" in out and "Python headers" in out
     code = main([*base, "--board", "apollo4p_evb", "--set", f"runner.params.tool={tmp_path / 'NoJLinkExe'}"])
     captured = capsys.readouterr()
     assert code == 4 and "missing for apollo4p_evb" in captured.err

@@ -98,14 +98,15 @@ def test_run_for_a_board_builds_flashes_and_validates(
 ) -> None:
     """The board path of `run` with test doubles: the fake neuralSPOT make and a fake JLinkExe, and a
     virtual EVB on --port standing in for the flashed board (same model, so HELLO's hash matches)."""
-    from hkdeploy.link.hostport import HostPort, build_host_port
+    from hkdeploy.platforms.host import build_virtual_evb
+    from hkdeploy.platforms.host_process import HostPort
 
     tools = fake_sdk["tools"]
     (tools / "JLinkExe").write_text(
         f'#!/bin/sh\necho "$@" > {tools}/JLinkExe.args\necho "Connecting to J-Link via USB...O.K."\n'
     )
     (tools / "JLinkExe").chmod(0o755)
-    stand_in = build_host_port(job / "export", tmp_path / "stand_in")
+    stand_in = build_virtual_evb(job / "export", tmp_path / "stand_in")
     with HostPort(stand_in, "apollo4p_evb") as hp:
         code = main(
             ["run", "-c", str(CONFIG), "--job-dir", str(job), "--skip", "export", "--board", "apollo4p_evb",

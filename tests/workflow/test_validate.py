@@ -100,6 +100,77 @@ def test_resume_after_kill(exported_demo: Any, reference: dict[int, dict[str, An
         assert final[i]["output"] == rec["output"]
 
 
+def _children_named(name: str) -> list[int]:
+    """Live processes whose command is ``name`` (zombies excluded)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        comm, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2]
+        if comm == name and state != "Z":
+            found.append(int(d.name))
+    return found
+
+
+def test_sigterm_is_an_interrupt_that_stops_the_virtual_evb_and_resume_completes(
+    exported_demo: Any, reference: dict[int, dict[str, Any]], tmp_path: Path
+) -> None:
+    job = job_with_export(exported_demo, tmp_path)
+    results = job / "validate" / "results.jsonl"
+    exe = Path(sys.executable).parent / "hkdeploy"
+    before = set(_children_named("hk_host"))
+    proc = subprocess.Popen(
+        [str(exe), "validate", "-c", str(CONFIG), "--job-dir", str(job),
+         "--set", "link.pace=true", "--set", "link.baud=115200"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if results.exists() and results.read_text().count("\n") >= 10:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    time.sleep(0.5)
+    assert set(_children_named("hk_host")) - before == set()  # the virtual EVB went with it
+    partial = read_results(results)
+    assert 10 <= len(partial) < len(reference)
+    assert results.read_text().endswith("\n")  # no torn line after a clean interrupt
+    validate(load_params(CONFIG, job_dir=job).params, resume=True, show_progress=False)
+    assert sorted(read_results(results)) == sorted(reference)
+
+
+def test_the_virtual_evb_killed_mid_run_is_a_device_error_that_says_so(
+    exported_demo: Any, reference: dict[int, dict[str, Any]], tmp_path: Path
+) -> None:
+    job = job_with_export(exported_demo, tmp_path)
+    results = job / "validate" / "results.jsonl"
+    exe = Path(sys.executable).parent / "hkdeploy"
+    before = set(_children_named("hk_host"))
+    proc = subprocess.Popen(
+        [str(exe), "validate", "-c", str(CONFIG), "--job-dir", str(job), "--set", "link.pace=true",
+         "--set", "link.baud=115200", "--set", "link.packet_timeout=0.5", "--set", "link.retries=1"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if results.exists() and results.read_text().count("\n") >= 5:
+            break
+        time.sleep(0.05)
+    for pid in set(_children_named("hk_host")) - before:
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "the port went away" in err and "fileno" not in err and "Hint:" in err
+    assert 5 <= len(read_results(results)) < len(reference)  # what was done is kept for --resume
+
+
 def test_two_virtual_boards_shard_one_run(
     exported_demo: Any, reference: dict[int, dict[str, Any]], tmp_path: Path
 ) -> None:

@@ -15,6 +15,8 @@ examples  += $(local_bin)/$(local_app_name).bin
 mains     += $(local_bin)/src/hk_main.o
 
 includes_api += $(HK_EXPORT_DIR)
+# the engine finds this platform's hk_engine_platform.h (arena placement) here
+includes_api += $(subdirectory)/src
 DEFINES += HK_BOARD_NAME=\"$(HK_BOARD_NAME)\"
 DEFINES += HK_BUILD_ID=\"$(HK_BUILD_ID)\"
 ifneq ($(HK_CPU_HZ),)
@@ -24,7 +26,7 @@ ifneq ($(HK_ARENA_SIZE),)
 DEFINES += HK_ARENA_SIZE=$(HK_ARENA_SIZE)u
 endif
 # Largest arena kept in the TCM (.bss) before it moves to the shared SRAM (.sram_bss); the rest of the
-# TCM holds the stack, the link buffers and the SDK's data (engine/hk_engine_tflm.cc).
+# TCM holds the stack, the link buffers and the SDK's data (src/hk_engine_platform.h).
 ifeq ($(ARCH),apollo4)
 DEFINES += HK_ARENA_TCM_MAX=262144u
 else ifeq ($(ARCH),apollo5)
@@ -32,6 +34,9 @@ DEFINES += HK_ARENA_TCM_MAX=393216u
 endif
 ifeq ($(HK_LINK),uart)
 DEFINES += HK_LINK_UART=1
+# a bare UART has no flow control and ns-uart's ring buffer is not sized for several frames: the
+# device grants one credit (the host waits for each answer); USB CDC flow-controls, so it pipelines
+DEFINES += HK_RX_CREDITS=1u
 else
 DEFINES += HK_LINK_UART=0
 endif

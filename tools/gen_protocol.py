@@ -1,6 +1,6 @@
 """Render both ends of the wire protocol from ``firmware/protocol/spec.yaml``.
 
-``python -m hkdeploy.link.codegen`` writes ``firmware/protocol/hk_protocol.h``,
+``python -m tools.gen_protocol`` writes ``firmware/protocol/hk_protocol.h``,
 ``hkdeploy/link/protocol.py`` and ``docs/protocol.md``; ``--check`` exits 1 when a committed file differs from the spec.
 Output is byte-for-byte reproducible (no timestamps, LF).
 """
@@ -20,11 +20,11 @@ import yaml
 from hkdeploy.codegen import render_template
 from hkdeploy.paths import firmware_dir
 
-PKG = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[1]
 SPEC = firmware_dir() / "protocol" / "spec.yaml"
 C_OUT = firmware_dir() / "protocol" / "hk_protocol.h"
-PY_OUT = PKG / "protocol.py"
-DOC_OUT = PKG.parent.parent / "docs" / "protocol.md"
+PY_OUT = REPO / "hkdeploy" / "link" / "protocol.py"
+DOC_OUT = REPO / "docs" / "protocol.md"
 
 _SCALARS = {
     "uint8_t": "B",
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             out.write_text(text)
     if stale:
         print(
-            "stale generated files (run python -m hkdeploy.link.codegen): " + ", ".join(stale),
+            "stale generated files (run python -m tools.gen_protocol): " + ", ".join(stale),
             file=sys.stderr,
         )
         return 1

@@ -1,9 +1,10 @@
-"""The virtual EVB: build the host port for an export and run it as a managed process.
+"""The virtual EVB as a managed process.
 
-The host port is the firmware's own link core built for Linux with gcc; its UART is a pty and its
-engine runs TFLM's reference kernels through the tflite-micro runtime (embedded CPython). It
-enforces the memory limits of the board it emulates. ``HostPort`` starts it in its own process
-group and always stops it (context manager, atexit), so no stray process outlives a run or a crash.
+The host port is the firmware's own link core built for Linux with gcc (by ``hkdeploy.platforms.host``,
+the one builder); its UART is a pty and its engine runs TFLM's reference kernels through the
+tflite-micro runtime (embedded CPython). It enforces the memory limits of the board it emulates.
+``HostPort`` starts it in its own process group and always stops it (context manager, atexit), and
+the process dies with its parent (PR_SET_PDEATHSIG), so no stray process outlives a run or a crash.
 """
 
 from __future__ import annotations
@@ -11,73 +12,18 @@ from __future__ import annotations
 import atexit
 import os
 import select
-import shutil
 import signal
 import site
 import subprocess
 import sys
-import sysconfig
 import time
 from pathlib import Path
 from types import TracebackType
 
-from hkdeploy.errors import DeviceError, ToolError
-from hkdeploy.link import CORE_SOURCES
-from hkdeploy.paths import firmware_dir
+from hkdeploy.errors import DeviceError
 
-HOST_SOURCES = (
-    "platform/host/hk_host_main.c",
-    "platform/host/hk_engine_host.c",
-    *CORE_SOURCES,
-)
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
-
-
-def build_command(export_dir: Path, out: Path, arena_override: int | None = None) -> list[str]:
-    """The gcc command line that builds the host port for the headers in ``export_dir``."""
-    include = sysconfig.get_config_var("INCLUDEPY")
-    libdir = sysconfig.get_config_var("LIBDIR")
-    version = sysconfig.get_config_var("LDVERSION") or f"{sys.version_info.major}.{sys.version_info.minor}"
-    fw = firmware_dir()
-    cmd = ["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{export_dir}", f"-I{include}"]
-    if arena_override is not None:
-        cmd.append(f"-DHK_HOST_ARENA_SIZE={arena_override}u")
-    cmd += [str(fw / src) for src in HOST_SOURCES]
-    cmd += [f"-L{libdir}", f"-lpython{version}", f"-Wl,-rpath,{libdir}", "-lm", "-o", str(out)]
-    return cmd
-
-
-def build_host_port(
-    export_dir: Path, out: Path, arena_override: int | None = None, timeout: float = 300
-) -> Path:
-    """Compile the host port; returns the binary path.
-
-    Raises:
-        ToolError: gcc or the Python headers are missing, or compilation failed.
-    """
-    for name in ("model_buffer.h", "model_config.h"):
-        if not (export_dir / name).is_file():
-            raise ToolError(f"{export_dir / name} is missing", hint="run `hkdeploy export` first")
-    if shutil.which("gcc") is None:
-        raise ToolError("gcc is not installed", hint="apt-get install build-essential")
-    include = sysconfig.get_config_var("INCLUDEPY")
-    if not include or not (Path(include) / "Python.h").exists():
-        raise ToolError("the Python headers (Python.h) are missing", hint="apt-get install python3-dev")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        build_command(export_dir, out, arena_override),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise ToolError(
-            f"building the host port failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}",
-            hint="run with -vv to see the compiler output; check that the export's headers are complete",
-        )
-    return out
 
 
 _LIVE: set[int] = set()
@@ -143,14 +89,24 @@ class HostPort:
             left = deadline - time.monotonic()
             ready, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
             if not ready or self.proc.poll() is not None:
+                code = self.proc.poll()
                 self.stop()
+                what = (
+                    f"exited with status {code} before it was ready"
+                    if code is not None
+                    else f"did not start within {START_TIMEOUT_S:.0f} s"
+                )
                 raise DeviceError(
-                    f"the host port did not start within {START_TIMEOUT_S:.0f} s",
+                    f"the virtual EVB {what}",
                     hint=f"see its log{f' {self.log_path}' if self.log_path else ''}; rebuild with hkdeploy build",
                 )
             line += os.read(self.proc.stdout.fileno(), 1)
         self.url = line.decode().split(" ", 1)[1].strip()
         return self
+
+    def exit_status(self) -> int | None:
+        """The process's exit status if it has exited (None while it runs)."""
+        return self.proc.poll() if self.proc else None
 
     @property
     def pid(self) -> int | None:

@@ -1,6 +1,6 @@
 """Render the configuration reference (docs/config.md) from the schema.
 
-``python -m hkdeploy.config_doc > docs/config.md`` regenerates it; a test fails when it is stale.
+``python -m tools.gen_config_doc > docs/config.md`` regenerates it; a test fails when it is stale.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def render() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from the schema by `python -m hkdeploy.config_doc`; `hkdeploy config schema` prints the",
+        "Generated from the schema by `python -m tools.gen_config_doc`; `hkdeploy config schema` prints the",
         "JSON schema. Field names follow HeartKit's `HKTaskParams`. Unknown keys are errors; these",
         "HeartKit training-only keys are accepted and reported once as ignored:",
         "",

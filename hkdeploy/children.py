@@ -1,0 +1,84 @@
+"""Child processes that die with their parent, and SIGTERM handled like Ctrl-C.
+
+A SIGKILLed parent cannot clean up: without help its children are reparented to init and keep
+running (a TensorFlow worker writing into a staging folder nobody will remove). On Linux
+``die_with_parent`` (a ``preexec_fn``) asks the kernel to SIGKILL the child when the parent goes.
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - no libc to ask
+        return None
+
+
+def die_with_parent_fn() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when the parent dies (Linux), else None.
+
+    The death signal fires when the *thread* that forked the child ends, so start long-lived
+    children from the main thread (short probe children from worker threads are fine: the thread
+    outlives them).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = _libc()
+    if libc is None:  # pragma: no cover
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:  # runs in the child between fork and exec: async-signal-safe calls only
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt (so cleanup runs and the CLI exits 130)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):  # somebody (a caller, a test runner) handles it already
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM during a short critical section (e.g. renaming artifacts into place)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

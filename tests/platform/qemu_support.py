@@ -1,0 +1,40 @@
+"""Helpers shared by the QEMU platform tests (imported by conftest.py and the test modules)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hkdeploy.platforms.qemu_build import MACHINES
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_ENGINE = REPO / "tests" / "c" / "fake_engine.c"
+INSTALL = "apt-get install qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi"
+
+needs_qemu = pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason=f"needs qemu-system-arm and arm-none-eabi-gcc: {INSTALL}",
+)
+
+
+def fake_engine_defines(machine: str) -> dict[str, str | int | None]:
+    """The fake engine's deliberate-fault trigger, with an address nothing answers on ``machine``."""
+    return {"HK_FAKE_ENGINE_FAULTS": 1, "HK_FAKE_BAD_ADDRESS": f"{MACHINES[machine].unmapped_address:#x}u"}
+
+
+def qemu_processes_running(path_part: str) -> list[str]:
+    """Command lines of live qemu-system-arm processes whose arguments contain ``path_part``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if cmdline.startswith("qemu-system-arm") and path_part in cmdline and state != "Z":
+            found.append(f"{entry.name}: {cmdline.strip()}")
+    return found

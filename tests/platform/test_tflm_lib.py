@@ -1,0 +1,138 @@
+"""Opt-in: upstream TFLM + CMSIS-NN built from source for Cortex-M4 and Cortex-M55, and the board
+engine (firmware/engine/hk_engine_tflm.cc) compiled and linked against it with the demo export.
+
+Needs the upstream trees (docs/tflm.md): ``HK_TFLM_ROOT=<tflite-micro>`` and
+``HK_TFLM_DOWNLOADS=<folder with cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy>`` (or the trees in
+TFLM's own ``tensorflow/lite/micro/tools/make/downloads``), plus arm-none-eabi-gcc/g++ with newlib.
+Without them every test here skips and says what to provide. The first run compiles each library
+(minutes); later runs reuse the cache (``$XDG_CACHE_HOME/hkdeploy/tflm``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hkdeploy.platforms import tflm_lib
+
+REPO = Path(__file__).resolve().parents[2]
+ENGINE = REPO / "firmware" / "engine" / "hk_engine_tflm.cc"
+TREES = tflm_lib.TflmTrees.locate()
+_MISSING = [s.name for s in tflm_lib.check_trees(TREES, "cmsis_nn") if not s.found]
+
+pytestmark = [
+    pytest.mark.skipif(
+        bool(_MISSING),
+        reason=f"needs the upstream TFLM trees ({', '.join(_MISSING)} not found): set HK_TFLM_ROOT=<tflite-micro> "
+        "and HK_TFLM_DOWNLOADS=<folder with cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy> (docs/tflm.md)",
+    ),
+    pytest.mark.skipif(
+        shutil.which("arm-none-eabi-g++") is None,
+        reason="needs arm-none-eabi-g++: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
+        "libstdc++-arm-none-eabi-newlib",
+    ),
+]
+
+COMBOS = [
+    ("cortex-m4", "cmsis_nn"),
+    ("cortex-m4", "reference"),
+    ("cortex-m55", "cmsis_nn"),
+    ("cortex-m55", "reference"),
+]
+
+# The link core's and platform's functions the engine's ELF needs, stubbed for a link check only.
+_LINK_STUB = r"""
+#include <stdint.h>
+#include "hk_engine.h"
+static hk_engine_info_t info;
+int main(void) {
+    uint32_t cycles = 0;
+    if (hk_engine_init(&info) != 0) return 1;
+    uint8_t *in = hk_engine_input();
+    for (uint32_t i = 0; i < info.input.bytes; i++) in[i] = 0;
+    return hk_engine_invoke(&cycles) == 0 && hk_engine_output() != 0 ? 0 : 2;
+}
+"""
+
+
+def _run(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module", params=COMBOS, ids=[f"{c}-{k}" for c, k in COMBOS])
+def library(request: pytest.FixtureRequest) -> tflm_lib.TflmLibrary:
+    core, kernels = request.param
+    return tflm_lib.build_library(TREES, core, kernels, jobs=2)
+
+
+def test_library_has_the_kernels_asked_for(library: tflm_lib.TflmLibrary) -> None:
+    syms = _run(["arm-none-eabi-nm", "-C", "--defined-only", str(library.path)]).stdout
+    assert "tflite::MicroInterpreter::Invoke()" in syms
+    assert "tflite::Register_CONV_2D()" in syms
+    if library.kernels == "cmsis_nn":
+        assert " arm_convolve_wrapper_s8" in syms and " arm_fully_connected_s8" in syms
+    else:
+        assert " arm_convolve_wrapper_s8" not in syms
+    attrs = _run(["arm-none-eabi-readelf", "-A", str(library.path)]).stdout
+    if library.core == "cortex-m4":
+        assert "Tag_CPU_arch: v7E-M" in attrs and "Tag_MVE_arch" not in attrs
+    else:
+        assert "Tag_CPU_arch: v8.1-M.mainline" in attrs and "Tag_MVE_arch: MVE Integer" in attrs
+    assert "Tag_ABI_VFP_args: VFP registers" in attrs  # hard float
+
+
+def test_second_build_is_taken_from_the_cache(library: tflm_lib.TflmLibrary) -> None:
+    again = tflm_lib.build_library(TREES, library.core, library.kernels, jobs=2)
+    assert again.cached and again.path == library.path and again.key == library.key
+
+
+def test_engine_compiles_and_links_against_the_library(
+    library: tflm_lib.TflmLibrary,
+    exported_demo,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    export_dir = Path(exported_demo.export_dir)
+    incs = [f"-I{d}" for d in library.include_dirs]
+    common = [*library.cflags, f"-I{export_dir}", f"-I{REPO / 'firmware' / 'engine'}", *incs]
+    obj = tmp_path / "engine.o"
+    res = _run(
+        [
+            "arm-none-eabi-g++",
+            *common,
+            *tflm_lib.CXX_FLAGS,
+            "-Wall",
+            "-Wextra",
+            "-c",
+            str(ENGINE),
+            "-o",
+            str(obj),
+        ]
+    )
+    assert res.returncode == 0, res.stderr
+    (tmp_path / "stub.c").write_text(_LINK_STUB)
+    stub = tmp_path / "stub.o"
+    res = _run(["arm-none-eabi-gcc", *common, "-c", str(tmp_path / "stub.c"), "-o", str(stub)])
+    assert res.returncode == 0, res.stderr
+    elf = tmp_path / "engine.elf"
+    res = _run(
+        [
+            "arm-none-eabi-g++",
+            *library.cflags,
+            "--specs=nosys.specs",
+            "-Wl,--gc-sections",
+            str(stub),
+            str(obj),
+            str(library.path),
+            "-lm",
+            "-o",
+            str(elf),
+        ]
+    )
+    assert res.returncode == 0, res.stderr  # every TFLM symbol the engine needs is in the library
+    syms = _run(["arm-none-eabi-nm", "-C", str(elf)]).stdout
+    assert "tflite::MicroInterpreter::Invoke()" in syms
+    if library.kernels == "cmsis_nn":
+        assert "arm_convolve" in syms  # the demo's CONV_2D ran through CMSIS-NN, not the reference kernel
