@@ -121,7 +121,7 @@ def warn_config_notes(loaded: LoadedConfig) -> None:
     for line in loaded.warnings:
         warn(f"HeartKit config: {line}")
     if loaded.ignored:
-        warn(f"ignored training-only keys: {', '.join(loaded.ignored)}")
+        warn(f"ignored keys (HeartKit training-only or unused by hkdeploy): {', '.join(loaded.ignored)}")
 
 
 def load_params_from_ctx(ctx: click.Context, command: str | None = None) -> LoadedConfig:

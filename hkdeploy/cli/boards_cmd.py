@@ -24,11 +24,12 @@ def _kib(value: int | None) -> str:
     help="Also show your own board file",
 )
 def boards_cmd(board_file: Path | None) -> None:
-    """List the boards hkdeploy knows (memory, J-Link device, load address, neuralSPOT platform)."""
+    """List the boards hkdeploy knows (platform, memory, J-Link device, load address, neuralSPOT platform)."""
     boards = list_boards() + ([get_board(board_file)] if board_file else [])
     table = Table(title="boards")
+    table.add_column("name", no_wrap=True)
+    table.add_column("platform", no_wrap=True)
     for col in (
-        "name",
         "core",
         "clock",
         "app MRAM",
@@ -43,6 +44,7 @@ def boards_cmd(board_file: Path | None) -> None:
         limits = b.limits()
         table.add_row(
             b.name,
+            b.platform + (f" ({b.qemu_machine})" if b.qemu_machine else ""),
             b.core if not b.emulate else f"host (emulates {b.emulate})",
             f"{limits.clock_hz // 1_000_000} MHz" if limits.clock_hz else "-",
             _kib(limits.app_bytes),

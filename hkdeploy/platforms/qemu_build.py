@@ -141,6 +141,7 @@ def build_commands(
     board_name: str | None = None,
     build_id: str | None = None,
     timeout: float = 600.0,
+    system_include_dirs: Sequence[Path] = (),
 ) -> tuple[Machine, list[Command]]:
     """The compile and link commands for one ELF (objects go next to it, in ``<out>.obj/``).
 
@@ -148,7 +149,9 @@ def build_commands(
         machine: ``mps2-an386`` (Cortex-M4F) or ``mps3-an547`` (Cortex-M55).
         engine_sources: the engine's ``.c`` / ``.cc`` files (``hk_engine.h``'s implementation).
         out: the ELF to write.
-        include_dirs: extra ``-I`` folders (e.g. the export's headers, TFLM's tree).
+        include_dirs: extra ``-I`` folders (e.g. the export's headers).
+        system_include_dirs: third-party folders (TFLM, CMSIS, flatbuffers) as ``-isystem``: their
+            headers are not held to our ``-Wextra -Werror`` (TFLM's trip ``-Wunused-parameter``).
         defines: extra ``-D`` macros (value None: defined without a value).
         libs: static libraries (paths) or ``-l`` names, linked after the objects.
         board_name: reported in HELLO (default ``qemu:<machine>``).
@@ -165,6 +168,7 @@ def build_commands(
         **(defines or {}),
     }
     flags = [*m.cpu_flags, *COMMON_FLAGS, *(f"-I{d}" for d in include_dirs)]
+    flags += [f for d in system_include_dirs for f in ("-isystem", str(d))]
     flags += [_define_flag(k, v) for k, v in macro.items()]
     obj_dir = out.parent / f"{out.name}.obj"
     commands: list[Command] = []
@@ -229,6 +233,7 @@ def build_qemu_firmware(
     dry_run: bool = False,
     log: Path | None = None,
     timeout: float = 600.0,
+    system_include_dirs: Sequence[Path] = (),
 ) -> QemuBuild:
     """Build the firmware ELF for ``machine`` (see :func:`build_commands` for the arguments).
 
@@ -246,6 +251,7 @@ def build_qemu_firmware(
         board_name=board_name,
         build_id=build_id,
         timeout=timeout,
+        system_include_dirs=system_include_dirs,
     )
     result = QemuBuild(m, out, commands)
     if not dry_run:

@@ -30,6 +30,7 @@ from hkdeploy.cli import main
 from hkdeploy.datasets import load_split
 from hkdeploy.link import protocol as p
 from hkdeploy.link.framing import Decoder, Packet, encode_packet
+from tests.doubles.fake_export import write_fake_export
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.json"
@@ -373,32 +374,8 @@ class FakeDevice:
 
 @pytest.fixture
 def fake_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A hand-written stand-in export (test double): a report and test data for a 1250-byte int8 input
-    and a 4-class int8 output, and empty headers, so validate can start without TensorFlow."""
-    d = tmp_path_factory.mktemp("fake_export") / "export"
-    d.mkdir()
-    tensor = {"dtype": "int8", "shape": [1, 1250, 1], "scale": 0.05, "zero_point": 0, "bytes": 1250}
-    out = {"dtype": "int8", "shape": [1, 4], "scale": 1 / 256, "zero_point": -128, "bytes": 4}
-    report = {
-        "schema": "hkdeploy.export_report/1",
-        "name": "demo",
-        "model": {"sha256": "22" * 32, "size": 1000, "input": tensor, "output": out},
-        "arena": {"host_min": 3000, "board": 4096, "recorded": 3000},
-        "board_fit": {},
-        "verdict": {},
-    }
-    (d / "export_report.json").write_text(json.dumps(report))
-    rng = np.random.default_rng(0)
-    np.savez(
-        d / "test_data.npz",
-        input_raw=rng.integers(-128, 127, (8, 1, 1250, 1), dtype=np.int8),
-        y=np.arange(8, dtype=np.int64) % 4,
-        tflm=rng.integers(-128, 127, (8, 4), dtype=np.int8),
-        keras_float=rng.random((8, 4)).astype(np.float32),
-    )
-    for h in ("model_buffer.h", "model_ops.h", "model_config.h"):
-        (d / h).write_text(f"/* stand-in {h} */\n" + "x" * 20000 * (h == "model_buffer.h"))
-    return d
+    """The hand-written stand-in export (a test double, tests/doubles/fake_export.py)."""
+    return write_fake_export(tmp_path_factory.mktemp("fake_export") / "export")
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def test_config_check_demo() -> None:
 def test_config_check_heartkit_reports_ignored_once() -> None:
     r = run("config", "check", str(HK_CONFIG))
     assert r.returncode == 0, r.stderr
-    assert r.stderr.count("ignored training-only keys") == 1
+    assert r.stderr.count("ignored keys (HeartKit training-only") == 1
     assert "epochs" in r.stderr and "lr_rate" in r.stderr
 
 
