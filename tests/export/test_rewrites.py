@@ -179,3 +179,18 @@ def test_converter_rejection_is_one_line_in_its_own_words(tmp_path: Path) -> Non
     assert "TSMixer" in (exc.hint or "")
     path.write_text("no mlir here\n")
     assert rewrites.explain_conversion_error(raw, path, "int8") is raw
+
+
+def test_lambda_model_exports_only_with_the_opt_in(tmp_path: Path, tiny_data: Path) -> None:
+    inp = keras.Input((64, 1))
+    h = keras.layers.Lambda(lambda t: t * 0.5, name="halve")(inp)
+    model = keras.Model(inp, keras.layers.Dense(4)(keras.layers.Flatten()(h)))
+    path = tmp_path / "lam.keras"
+    model.save(path)
+    cfg = tiny_config(tiny_data, path, tmp_path / "job", test_size=20, test_metric_threshold=None)
+    with pytest.raises(UserError) as err:
+        export(load_params(data=cfg).params, show_progress=False)
+    assert "Lambda" in err.value.message and "allow_unsafe_deserialization" in (err.value.hint or "")
+    cfg["allow_unsafe_deserialization"] = True
+    result = export(load_params(data=cfg).params, show_progress=False)
+    assert result.report["pairs"]["tflite_int8__tflm"]["exact_match"] == 1.0
