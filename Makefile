@@ -26,7 +26,9 @@ system-deps-demo:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,lab]'
+	# labgrid's pyserial fork and pyserial install the same `serial` package: labgrid's goes last
+	$(BIN)/pip install --quiet --force-reinstall --no-deps pyserial-labgrid
 	touch $(STAMP)
 
 demo: setup-demo

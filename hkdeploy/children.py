@@ -72,13 +72,33 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM during a short critical section (e.g. renaming artifacts into place)."""
+    """Hold SIGINT/SIGTERM during a short critical section (e.g. renaming artifacts into place).
+
+    Python runs signal handlers in the main thread whichever thread the kernel delivered the signal
+    to (numpy's BLAS threads, a link reader), so masking the main thread alone does not hold them:
+    the handlers are swapped for ones that only record the signal, and the first one recorded is
+    acted on when the block ends.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    held = (signal.SIGINT, signal.SIGTERM)
+    caught: list[int] = []
+
+    def record(signum: int, frame: Any) -> None:
+        caught.append(signum)
+
+    previous: dict[int, Any] = {int(sig): signal.signal(sig, record) for sig in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                if caught[0] == signal.SIGINT:
+                    raise KeyboardInterrupt
+                signal.raise_signal(caught[0])

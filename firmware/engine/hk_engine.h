@@ -78,7 +78,7 @@ int32_t hk_engine_invoke(uint32_t *cycles);
 /* Tear down and re-initialise state (RESET command). */
 void hk_engine_reset(void);
 
-/* The engine's last error message (e.g. TFLM's "Requested: 8736, available 5684, missing: 3052"),
+/* The engine's first error message since init (e.g. TFLM's "Requested: 8736, available 5684, missing: 3052"),
  * NULL if none. Optional: the core has a weak default returning NULL. */
 const char *hk_engine_error_text(void);
 

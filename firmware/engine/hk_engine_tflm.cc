@@ -13,14 +13,18 @@
  * Invoke() the tensor no longer holds the input (INVOKE / PERF without a fresh input would run on
  * activations). With -DHK_TFLM_LOG_CALLBACK=1 (TFLM built with cortex_m_generic's debug_log.cc, as
  * hkdeploy.platforms.tflm_lib does) TFLM's messages are forwarded line by line as LOG events
- * (hk_core_log) and the last one is kept for hk_engine_error_text() (HELLO repeats it); when an
+ * (hk_core_log) and the first one since init (the cause; TFLM's errors cascade) is kept for
+ * hk_engine_error_text() (HELLO repeats it); when an
  * allocation fails, arena_used reports at least the bytes needed: arena_size + the shortfall TFLM
- * names ("missing: N").
+ * names ("missing: N"), rounded up to 16 (TFLM uses the arena in 16-byte aligned units).
  */
 #include <new>
 #include <stdint.h>
 #include <string.h>
 
+#include "tensorflow/lite/micro/arena_allocator/single_arena_buffer_allocator.h"
+#include "tensorflow/lite/micro/memory_planner/greedy_memory_planner.h"
+#include "tensorflow/lite/micro/micro_allocator.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
@@ -59,13 +63,20 @@ HkModelOpResolver *s_resolver = nullptr;
 TfLiteTensor *s_input = nullptr;
 TfLiteTensor *s_output = nullptr;
 int32_t s_status = HK_ENGINE_ERR_NOT_READY;
+
+/* TFLM places its own allocator, memory planner and MicroAllocator in the arena's tail and does not
+ * check that they fit: a smaller arena is a null dereference (a HardFault on the board, before the
+ * link is up), not an error. Below this floor the engine refuses to construct the interpreter. */
+constexpr uint32_t k_tflm_floor =
+    static_cast<uint32_t>(sizeof(tflite::SingleArenaBufferAllocator) + sizeof(tflite::GreedyMemoryPlanner) +
+                          sizeof(tflite::MicroAllocator) + 4u * 16u /* 16-byte alignment of each + the arena */);
 alignas(16) uint8_t s_input_copy[HK_MODEL_INPUT_BYTES]; /* the input the host sent, kept intact */
 
 #if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
 #define HK_LOG_LINE 160u
 char s_log_line[HK_LOG_LINE];      /* the line being assembled from DebugLog pieces */
 size_t s_log_len = 0u;
-char s_last_error[HK_LOG_LINE];    /* the last complete line (NUL-terminated) */
+char s_last_error[HK_LOG_LINE];    /* the first complete line since init (NUL-terminated) */
 uint32_t s_missing = 0u;           /* largest "missing: N" TFLM reported since init */
 
 uint32_t parse_missing(const char *line) {
@@ -85,13 +96,15 @@ void flush_log_line() {
         return;
     }
     s_log_line[s_log_len] = '\0';
-    memcpy(s_last_error, s_log_line, s_log_len + 1u);
+    if (s_last_error[0] == '\0') { /* TFLM's errors cascade: the first line since init is the cause */
+        memcpy(s_last_error, s_log_line, s_log_len + 1u);
+    }
     const uint32_t missing = parse_missing(s_log_line);
     if (missing > s_missing) {
         s_missing = missing;
     }
     s_log_len = 0u;
-    hk_core_log(s_last_error);
+    hk_core_log(s_log_line);
 }
 
 /* TFLM's DebugLog callback: pieces of text, a line ends with "\r\n" (MicroPrintf). */
@@ -169,14 +182,24 @@ extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
         s_status = info->status = HK_ENGINE_ERR_ALLOCATE;
         return s_status;
     }
+    if (HK_ARENA_SIZE < k_tflm_floor) { /* too small for TFLM's bookkeeping: it would crash */
+        info->arena_used = k_tflm_floor; /* at least this much (the model needs more) */
+#if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
+        strcpy(s_last_error, "arena smaller than TFLM's own allocator objects; not constructed");
+        hk_core_log(s_last_error);
+#endif
+        s_status = info->status = HK_ENGINE_ERR_ALLOCATE;
+        return s_status;
+    }
     s_interp = new (s_interp_mem) tflite::MicroInterpreter(model, *s_resolver, s_arena, HK_ARENA_SIZE);
     if (s_interp->AllocateTensors() != kTfLiteOk) {
         /* arena too small or an op missing: report how much was needed so far */
         info->arena_used = static_cast<uint32_t>(s_interp->arena_used_bytes());
 #if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
         flush_log_line();
-        if (s_missing > 0u) { /* the arena was too small: at least arena_size + the shortfall */
-            info->arena_used = HK_ARENA_SIZE + s_missing;
+        if (s_missing > 0u) { /* the arena was too small: at least arena_size + the shortfall, */
+            /* rounded up to TFLM's 16-byte arena alignment (it uses floor16 of the size) */
+            info->arena_used = (HK_ARENA_SIZE + s_missing + 15u) & ~15u;
         }
 #endif
         s_status = info->status = HK_ENGINE_ERR_ALLOCATE;

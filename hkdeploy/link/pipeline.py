@@ -187,6 +187,8 @@ class _Pipeline:
             self.dev.stats["frame_errors"] += 1
             oldest.problems.append(f"garbled answer ({item.detail})")
             return  # a later answer or the timeout tells which request it was
+        if not item.is_response:
+            return  # our own request echoed (a looped-back line): never an answer
         if item.type == p.MsgType.NACK:
             self.dev.stats["nacks"] += 1
             req = self.flight.get(item.seq)

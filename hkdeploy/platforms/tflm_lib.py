@@ -683,7 +683,8 @@ class EngineBuild:
     """What a platform build needs to compile and link the TFLM engine against a library."""
 
     sources: list[Path]
-    include_dirs: list[Path]
+    include_dirs: list[Path]  # the export's headers (-I)
+    system_include_dirs: list[Path]  # TFLM's trees (-isystem: not held to the firmware's -Werror)
     defines: dict[str, str | int | None]
     libs: list[Path | str]
 
@@ -700,7 +701,8 @@ def engine_build(lib: TflmLibrary, export_dir: Path) -> EngineBuild:
             defines[name] = value if eq else None
     return EngineBuild(
         sources=[firmware_dir() / "engine" / "hk_engine_tflm.cc"],
-        include_dirs=[Path(export_dir), *lib.include_dirs],
+        include_dirs=[Path(export_dir)],
+        system_include_dirs=list(lib.include_dirs),
         defines=defines,
         libs=[lib.path, "-lm"],
     )

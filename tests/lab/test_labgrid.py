@@ -195,3 +195,27 @@ def _wait_rows(job: Path, n: int, proc: subprocess.Popen[str], timeout: float = 
             return
         time.sleep(0.05)
     raise AssertionError(f"fewer than {n} results after {timeout} s")
+
+
+def test_flashing_a_place_without_a_probe_goes_through_labgrid_and_fails_clearly(
+    farm: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """labgrid's own RemotePlace + FlashScriptDriver are reached for the acquired place; with no
+    USBFlashableDevice exported for it, the error names the place and what to add."""
+    import pytest
+
+    from hkdeploy.config import load_params
+    from hkdeploy.errors import DeviceError
+    from hkdeploy.lab.flash import _run_on_exporter
+    from hkdeploy.lab.places import lab_ports
+
+    for k in ("LG_COORDINATOR", "LG_USERNAME", "LG_HOSTNAME"):
+        monkeypatch.setenv(k, farm.env[k])
+    params = load_params(REPO / "configs" / "demo.json", job_dir=tmp_path).params
+    script = tmp_path / "flash.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    with lab_ports(params, ["hk-a"], {}) as lab, pytest.raises(DeviceError) as err:
+        _run_on_exporter("hk-a", script, lab.session.address)
+    assert "flashing place hk-a through labgrid failed" in err.value.message
+    assert "USBFlashableDevice" in (err.value.hint or "")
+    assert farm.places()["hk-a"].acquired is None

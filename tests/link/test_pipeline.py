@@ -128,3 +128,50 @@ def test_a_silent_device_fails_within_the_bounds(host_binary: Path, golden: Any)
                 os.kill(hp.pid, signal.SIGCONT)
     assert "after 3 tries" in err.value.message and err.value.hint
     assert elapsed < 5.0
+
+
+def test_an_echoed_request_is_never_taken_for_its_answer(host_binary: Path, golden: Any) -> None:
+    """A line that loops our bytes back (a TEST DOUBLE transport echoing every write) delivers our
+    own RUN requests, same type and seq, before the device's answers: the outputs stay the device's.
+    (The echo starts after HELLO: the request/answer path of DeviceClient.request is checked
+    elsewhere.)"""
+    from hkdeploy.link.client import open_serial
+
+    raw, tflm, sha = golden
+
+    class EchoingTransport:  # TEST DOUBLE: every write is also read back, between the device's frames
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.echo, self.on, self.between = inner, bytearray(), False, True
+            self.echoed = 0
+
+        @property
+        def in_waiting(self) -> int:
+            return int(self.inner.in_waiting) or (len(self.echo) if self.between else 0)
+
+        def read(self, n: int = 1) -> bytes:
+            if self.echo and self.between:
+                out, self.echo = bytes(self.echo), bytearray()
+                self.echoed += out.count(0)
+                return out
+            data = bytes(self.inner.read(n))
+            if data:
+                self.between = data.endswith(b"\x00")
+            return data
+
+        def write(self, data: bytes) -> int:
+            if self.on:
+                self.echo += data
+            return int(self.inner.write(data))
+
+        def close(self) -> None:
+            self.inner.close()
+
+    with HostPort(host_binary, "sim:apollo4p_evb") as hp:
+        echoing = EchoingTransport(open_serial(hp.url, 115200))
+        with DeviceClient(hp.url, transport=echoing) as dev:
+            dev.check_ready(sha)
+            echoing.on = True
+            outputs = [r.output for r in run_many(dev, (raw[k].tobytes() for k in range(50)))]
+    assert echoing.echoed >= 50  # every request came back at least once
+    for k, out in enumerate(outputs):
+        assert np.array_equal(np.frombuffer(out, np.int8), tflm[k]), k

@@ -5,11 +5,13 @@ Needs the upstream trees (docs/tflm.md): ``HK_TFLM_ROOT=<tflite-micro>`` and
 ``HK_TFLM_DOWNLOADS=<folder with cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy>`` (or the trees in
 TFLM's own ``tensorflow/lite/micro/tools/make/downloads``), plus arm-none-eabi-gcc/g++ with newlib.
 Without them every test here skips and says what to provide. The first run compiles each library
-(minutes); later runs reuse the cache (``$XDG_CACHE_HOME/hkdeploy/tflm``).
+(minutes: the demo model's kernels; ``HK_TFLM_TEST_ALL_KERNELS=1`` for TFLM's full library); later
+runs reuse the cache (``$XDG_CACHE_HOME/hkdeploy/tflm``).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,6 +50,7 @@ _LINK_STUB = r"""
 #include <stdint.h>
 #include "hk_engine.h"
 static hk_engine_info_t info;
+uint32_t hk_platform_cycles(void) { return 0u; } /* the platform's counter (stub) */
 int main(void) {
     uint32_t cycles = 0;
     if (hk_engine_init(&info) != 0) return 1;
@@ -63,9 +66,16 @@ def _run(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess[s
 
 
 @pytest.fixture(scope="module", params=COMBOS, ids=[f"{c}-{k}" for c, k in COMBOS])
-def library(request: pytest.FixtureRequest) -> tflm_lib.TflmLibrary:
+def library(request: pytest.FixtureRequest, exported_demo) -> tflm_lib.TflmLibrary:  # type: ignore[no-untyped-def]
+    """The demo model's library (its kernels; framework and CMSIS-NN whole), as the QEMU build makes
+    it; HK_TFLM_TEST_ALL_KERNELS=1 builds every kernel instead (TFLM's full library, much longer)."""
     core, kernels = request.param
-    return tflm_lib.build_library(TREES, core, kernels, jobs=2)
+    ops = (
+        None
+        if os.environ.get("HK_TFLM_TEST_ALL_KERNELS")
+        else tflm_lib.export_ops(Path(exported_demo.export_dir))
+    )
+    return tflm_lib.build_library(TREES, core, kernels, ops=ops, jobs=2)
 
 
 def test_library_has_the_kernels_asked_for(library: tflm_lib.TflmLibrary) -> None:
@@ -85,7 +95,14 @@ def test_library_has_the_kernels_asked_for(library: tflm_lib.TflmLibrary) -> Non
 
 
 def test_second_build_is_taken_from_the_cache(library: tflm_lib.TflmLibrary) -> None:
-    again = tflm_lib.build_library(TREES, library.core, library.kernels, jobs=2)
+    ops = library.manifest.get("ops")
+    again = tflm_lib.build_library(
+        TREES,
+        library.core,
+        library.kernels,
+        ops=None if ops == "all" else list(ops),
+        jobs=2,  # type: ignore[arg-type]
+    )
     assert again.cached and again.path == library.path and again.key == library.key
 
 

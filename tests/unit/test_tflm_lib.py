@@ -333,7 +333,7 @@ def test_engine_build_carries_the_librarys_defines(tmp_path: Path) -> None:
     )
     eb = tflm_lib.engine_build(lib, tmp_path / "export")
     assert eb.sources[0].name == "hk_engine_tflm.cc" and eb.sources[0].is_file()
-    assert eb.include_dirs == [tmp_path / "export", tmp_path / "inc"]
+    assert eb.include_dirs == [tmp_path / "export"] and eb.system_include_dirs == [tmp_path / "inc"]
     assert eb.defines["CMSIS_NN"] is None and eb.defines["ARM_MATH_MVEI"] is None
     assert eb.defines["FLATBUFFERS_LOCALE_INDEPENDENT"] == "0" and eb.defines["HK_TFLM_LOG_CALLBACK"] == "1"
     assert "TF_LITE_STATIC_MEMORY" in eb.defines

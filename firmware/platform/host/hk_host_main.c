@@ -278,8 +278,10 @@ int main(int argc, char **argv) {
             hk_core_reset();
         }
         /* hk_core_poll() reads 64 bytes at a time (sized for an MCU's stack, as a board receives);
-         * paced, larger reads mean fewer pacing sleeps for the same line time */
-        uint8_t buf[1024];
+         * paced, reads of up to 4 KiB (several pipelined frames) mean fewer pacing sleeps, and so less
+         * oversleep lost on a loaded machine, for the same line time (a byte is still handled only
+         * once the emulated wire has delivered it) */
+        uint8_t buf[4096];
         size_t n = hk_platform_read(buf, s_baud ? sizeof buf : 64u);
         if (n > 0u) {
             hk_core_feed(buf, n);

@@ -18,6 +18,10 @@ void SysTick_Handler(void) { g_harness_systick_wraps++; }
 
 static void harness_fault(void) { exit(99); }
 
+/* -nostartfiles drops crti/crtn: newlib's __libc_init_array / __libc_fini_array still call these. */
+void _init(void) {}
+void _fini(void) {}
+
 __attribute__((noreturn, optimize("no-tree-vectorize"))) void Reset_Handler(void) {
     *(volatile uint32_t *)0xE000ED88u |= (0xFu << 20); /* CPACR: CP10/CP11 (FPU; MVE on the M55) */
     __asm volatile("dsb\n\tisb" ::: "memory");
