@@ -41,6 +41,17 @@ def _reply(port: serial.Serial, timeout: float = 20.0) -> bytes:
     raise AssertionError(f"no complete reply within {timeout} s: {buf!r}")
 
 
+def _sync(port: serial.Serial, timeout: float = 60.0) -> None:
+    """Discard the boot banner (if we were in time for it): up to the m-ready after our name%'s reply
+    (the DUT answers in order, so nothing of the banner can follow it)."""
+    port.write(b"name%")
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"m-name-dut-[hkdeploy-qemu]\r\n" + READY):
+        assert time.monotonic() < deadline, f"no answer to name%: {buf!r}"
+        buf += port.read(4096)
+
+
 def _ex(port: serial.Serial, tx: bytes, expected: bytes) -> bytes:
     port.write(tx)
     got = _reply(port)
@@ -67,8 +78,7 @@ def test_dut_on_the_emulated_cortex_m(machine: str, tmp_path: Path) -> None:
     with QemuBoard(build.elf, machine, log_path=tmp_path / "qemu.log") as board:
         port = serial.Serial(board.url, 115200, timeout=0.05)
         try:
-            port.write(b"%")
-            _reply(port)  # the boot banner (if we were in time for it) and the answer to '%'
+            _sync(port)
             board.press_reset()
             got = _reply(port)
             assert re.fullmatch(

@@ -71,9 +71,15 @@ def _read_reply(port: serial.Serial, timeout: float = 10.0) -> bytes:
     raise AssertionError(f"no complete reply within {timeout} s: {buf!r}")
 
 
-def _sync(port: serial.Serial) -> None:
-    port.write(b"%")
-    _read_reply(port, 30.0)
+def _sync(port: serial.Serial, name: bytes = b"hkdeploy-test", timeout: float = 60.0) -> None:
+    """Discard the boot banner (if we were in time for it): up to the m-ready after our name%'s reply
+    (the DUT answers in order, so nothing of the banner can follow it)."""
+    port.write(b"name%")
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"m-name-dut-[" + name + b"]\r\n" + READY):
+        assert time.monotonic() < deadline, f"no answer to name%: {buf!r}"
+        buf += port.read(4096)
 
 
 def _matches(expected: bytes, got: bytes) -> bool:
@@ -257,7 +263,7 @@ def test_energy_mode_timestamps_are_gpio_edges(exported_demo: Any, tmp_path: Pat
     with HostPort(binary, log_path=log) as hp:
         port = _open(hp.url)
         try:
-            _sync(port)
+            _sync(port, b"hkdeploy-e")
             hp.press_reset()
             got = _read_reply(port, 30.0)
             assert got == b"m-timestamp-mode-energy\r\nm-init-done\r\n" + READY, got
