@@ -285,7 +285,11 @@ def validate(
     out = params.validate_dir
     write_reports(out, summary, params)
     info(f"validate: {summary['verdict']['message']} ({out})")
-    info(f"validate: latency is {counter.label}")
+    lat = summary["latency"]
+    if lat["measured"]:
+        info(f"validate: latency is {counter.label}")
+    else:
+        info(f"validate: latency not measured: {lat['reason']}")
     if not summary["verdict"]["passed"]:
         raise CheckFailed(summary["verdict"]["message"], hint=f"see {out / 'report.html'}")
     return ValidateResult(summary, True, out)
@@ -338,6 +342,7 @@ def summarize(
         f"{(exact if exact is not None else float('nan')):.1%} of frames"
     )
     median_us = float(np.median(micros)) if micros else 0.0
+    reason = latency_not_measured(counter, cycles, st.perf)
     return {
         "schema": "hkdeploy.validate_summary/1",
         "frames": len(ids),
@@ -347,9 +352,11 @@ def summarize(
         "pairs": {k: v.to_dict() for k, v in pairs.items()},
         "latency": {
             "counter": {"unit": counter.unit, "label": counter.label, "real_time": counter.real_time},
-            "cycles": metrics.latency_stats(cycles),
-            "micros": metrics.latency_stats(micros),
-            "inferences_per_s": (1e6 / median_us) if median_us > 0 else None,
+            "measured": reason is None,
+            "reason": reason,  # why there is no latency (None when measured)
+            "cycles": metrics.latency_stats(cycles) if reason is None else None,
+            "micros": metrics.latency_stats(micros) if reason is None else None,
+            "inferences_per_s": (1e6 / median_us) if reason is None and median_us > 0 else None,
         },
         "perf": st.perf,
         "link": {
@@ -366,6 +373,18 @@ def summarize(
             "threshold": limit,
         },
     }
+
+
+def latency_not_measured(counter: Counter, cycles: list[int], perf: dict[str, Any]) -> str | None:
+    """Why the device's timings are not a measurement (None when they are): no counter (HELLO's
+    counter_kind 0), or a counter that gave 0 for every frame and for PERF."""
+    if not counter.measured:
+        return counter.label
+    perf_cycles = [perf[k] for k in ("cycles_min", "cycles_median", "cycles_max") if k in perf]
+    if cycles and not any(cycles) and not any(perf_cycles):
+        what = "every frame and PERF" if perf_cycles else "every frame"
+        return f"the device reported 0 {counter.unit} for {what}: its counter is not running"
+    return None
 
 
 def write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> None:
@@ -401,31 +420,37 @@ def write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> N
     r.figure(bars_figure({k: legs[k]["f1"] for k in legs}, labels, "F1 per class", "F1"), "per-class F1")
     lat = summary["latency"]
     r.heading("Latency", "latency")
-    r.text(f"Measured by: {lat['counter']['label']}.")
-    unit = lat["counter"]["unit"]
-    r.table(
-        ["", "min", "median", "p95", "max"],
-        [
-            [name, *[lat[key][s] for s in ("min", "median", "p95", "max")]]
-            for key, name in (
-                ("cycles", unit),
-                ("micros", "µs" if lat["counter"]["real_time"] else "µs (not real time)"),
-            )
-        ],
-    )
+    if lat.get("measured", True):
+        r.text(f"Measured by: {lat['counter']['label']}.")
+        unit = lat["counter"]["unit"]
+        r.table(
+            ["", "min", "median", "p95", "max"],
+            [
+                [name, *[lat[key][s] for s in ("min", "median", "p95", "max")]]
+                for key, name in (
+                    ("cycles", unit),
+                    ("micros", "µs" if lat["counter"]["real_time"] else "µs (not real time)"),
+                )
+            ],
+        )
+    else:
+        r.text(f"Latency: not measured ({lat['reason']}).")
     r.key_values(
         {
-            "inferences/s (median)": lat["inferences_per_s"],
+            "inferences/s (median)": lat["inferences_per_s"] if lat.get("measured", True) else "not measured",
             **{f"PERF {k}": v for k, v in summary["perf"].items()},
             "link frames/s": summary["link"]["frames_per_s"],
             "link bytes/s": summary["link"]["bytes_per_s"],
         }
     )
-    micros = list(read_results(out / "results.jsonl").values())
-    r.figure(
-        histogram_figure([m["micros"] for m in micros], f"Invoke latency ({lat['counter']['label']})", "µs"),
-        "latency histogram",
-    )
+    if lat.get("measured", True):
+        micros = list(read_results(out / "results.jsonl").values())
+        r.figure(
+            histogram_figure(
+                [m["micros"] for m in micros], f"Invoke latency ({lat['counter']['label']})", "µs"
+            ),
+            "latency histogram",
+        )
     r.write(out / "report.html")
 
     suite = ET.Element(

@@ -196,6 +196,14 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
                         input_raw=raw_in,
                     )
                 results = check.evaluate(outputs, test.y, info, params.num_classes)
+            if params.firmware.arena_target:  # after the host legs: they run with the host figure
+                from hkdeploy.export.target32 import size_from_target32
+
+                with steps.step("arena on the 32-bit target"):
+                    arena = size_from_target32(
+                        params, board, info, arena, tflite_bytes, model_name, raw_in[0]
+                    )
+                    fit = check_board_fit(info, arena, board)
             verdict = _verdict(params, results["_legs"])
             if qat_report is not None:
                 qat_report["qat_int8_acc"] = results["_legs"]["tflm"].accuracy
@@ -361,6 +369,7 @@ def _report_dict(
             "recorded": arena.recorded,
             "board": arena.board,
             "probes": arena.probes,
+            "target32": arena.target32,
         },
         "board_fit": fit,
         "test": {"frames": int(np.sum(results["legs"]["tflm"]["confusion"])), "class_names": params.labels()},

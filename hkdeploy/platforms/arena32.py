@@ -78,7 +78,9 @@ class Target32Arena:
 def target_for(name: str) -> Board:
     """The qemu board named ``name`` (``qemu_m4`` / ``qemu_m55``)."""
     if name not in TARGETS:
-        raise UserError(f"arena target {name!r} is not an emulated board", hint=f"use one of {', '.join(TARGETS)}")
+        raise UserError(
+            f"arena target {name!r} is not an emulated board", hint=f"use one of {', '.join(TARGETS)}"
+        )
     return get_board(name)
 
 
