@@ -35,7 +35,7 @@ from hkdeploy.platforms import tflm_lib  # noqa: E402
 ALL = ["cortex-m4:reference", "cortex-m4:cmsis_nn", "cortex-m55:reference", "cortex-m55:cmsis_nn"]
 
 
-def _harness():  # type: ignore[no-untyped-def]
+def _harness():
     spec = importlib.util.spec_from_file_location("engine_qemu", REPO / "tests/platform/test_engine_qemu.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)

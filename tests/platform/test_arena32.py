@@ -49,7 +49,7 @@ def needs_trees(f: Any) -> Any:
     return f
 
 
-def _params(job: Path, **firmware: Any):  # type: ignore[no-untyped-def]
+def _params(job: Path, **firmware: Any):
     sets = [f"firmware.{k}={v}" for k, v in firmware.items()]
     return load_params(CONFIG, overrides=sets, job_dir=job).params
 
