@@ -91,7 +91,7 @@ def target_for_board(board: Board) -> str:
 
 def boot(elf: Path, machine: str, arena: int, frame: bytes | None, log_dir: Path) -> Boot:
     """Start ``elf``, HELLO; run ``frame`` (zeros of the input size if None) only if it allocated."""
-    from hkdeploy.link.client import DeviceClient, Timeouts
+    from hkdeploy.link.client import DeviceClient, DeviceStatusError, Timeouts
     from hkdeploy.platforms.qemu_process import QemuBoard
 
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -102,8 +102,11 @@ def boot(elf: Path, machine: str, arena: int, frame: bytes | None, log_dir: Path
             if info.alloc_status == 0:
                 dev.timeouts = Timeouts(packet=RUN_TIMEOUT_S, command=RUN_TIMEOUT_S)
                 data = frame if frame is not None else bytes(info.input.nbytes)
-                dev.run(data)
-                ran = True
+                try:
+                    dev.run(data)
+                    ran = True
+                except DeviceStatusError:  # allocated but Invoke failed (e.g. a kernel's scratch)
+                    ran = False
             else:  # TFLM's reason arrives as LOG right after HELLO: give it a moment
                 deadline = time.monotonic() + 2.0
                 while not dev.logs and time.monotonic() < deadline:
@@ -124,10 +127,11 @@ def search(build: BuildFn, run: BootFn, generous: int) -> tuple[int, int, int, i
     """
     first = run(build(generous), generous)
     builds = 1
-    if not first.allocated:
+    if not first.allocated or not first.ran:
         need = f"; it needs at least {first.arena_used} B" if first.arena_used > generous else ""
+        what = "allocate" if not first.allocated else "run a frame"
         raise CheckFailed(
-            f"the model does not allocate on the 32-bit target with a {generous} B arena{need}"
+            f"the model does not {what} on the 32-bit target with a {generous} B arena{need}"
             + (f" ({' '.join(first.logs)[:200]})" if first.logs else ""),
             hint="a missing op or a model too large for the emulated board's RAM; see the export report",
         )

@@ -63,6 +63,15 @@ def test_no_allocation_with_the_generous_arena_fails() -> None:
     assert fw.ran_on == []
 
 
+def test_allocated_but_invoke_failed_is_not_a_working_arena() -> None:
+    class InvokeFails(FirmwareDouble):
+        def run(self, elf: Path, arena: int) -> Boot:
+            return Boot(arena, 0, self.reported, ran=False)
+
+    with pytest.raises(CheckFailed, match="does not run a frame"):
+        search(InvokeFails(need=0, reported=100).build, InvokeFails(need=0, reported=100).run, 1 << 20)
+
+
 def test_search_is_bounded() -> None:
     fw = FirmwareDouble(need=11_456 + 16 * (MAX_STEPS + 2), reported=11_444)
     with pytest.raises(CheckFailed, match="no arena boundary"):
