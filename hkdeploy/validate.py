@@ -37,6 +37,7 @@ from hkdeploy.link.pipeline import run_many
 from hkdeploy.params import DeployParams
 from hkdeploy.platforms import Counter, connect, open_devices, platform_of, target_board
 from hkdeploy.platforms.base import counter_from_hello
+from hkdeploy.tasks_validate import example_frame, summarize_task, task_of, write_task_report
 
 RESUME_HINT = "start afresh (drop --resume)"
 
@@ -304,6 +305,9 @@ def summarize(
     out_q = export.model.output
     device_raw = np.array([done[i]["output"] for i in ids])
     golden_raw = data.tflm[ids].reshape(len(ids), -1)
+    task = task_of(export.model_dump(mode="json", by_alias=True))
+    if task is not None:  # segmentation / denoise: hkdeploy.tasks_validate
+        return _task_summary(params, export, data, st, counter, task, ids, device_raw, golden_raw)
     y = data.y[ids]
     dev_f = metrics.dequantize(device_raw, out_q.scale, out_q.zero_point)
     gold_f = metrics.dequantize(golden_raw, out_q.scale, out_q.zero_point)
@@ -341,8 +345,6 @@ def summarize(
         + "); device == TFLM golden on "
         f"{(exact if exact is not None else float('nan')):.1%} of frames"
     )
-    median_us = float(np.median(micros)) if micros else 0.0
-    reason = latency_not_measured(counter, cycles, st.perf)
     return {
         "schema": "hkdeploy.validate_summary/1",
         "frames": len(ids),
@@ -350,14 +352,7 @@ def summarize(
         "device": st.device,
         "metrics": {k: v.to_dict() for k, v in legs.items()},
         "pairs": {k: v.to_dict() for k, v in pairs.items()},
-        "latency": {
-            "counter": {"unit": counter.unit, "label": counter.label, "real_time": counter.real_time},
-            "measured": reason is None,
-            "reason": reason,  # why there is no latency (None when measured)
-            "cycles": metrics.latency_stats(cycles) if reason is None else None,
-            "micros": metrics.latency_stats(micros) if reason is None else None,
-            "inferences_per_s": (1e6 / median_us) if reason is None and median_us > 0 else None,
-        },
+        "latency": latency_section(counter, cycles, micros, st.perf),
         "perf": st.perf,
         "link": {
             "seconds": st.seconds,
@@ -375,6 +370,22 @@ def summarize(
     }
 
 
+def latency_section(
+    counter: Counter, cycles: list[int], micros: list[float], perf: dict[str, Any]
+) -> dict[str, Any]:
+    """summary.json's ``latency``: stats of a measurement, or null figures with the reason."""
+    reason = latency_not_measured(counter, cycles, perf)
+    median_us = float(np.median(micros)) if micros else 0.0
+    return {
+        "counter": {"unit": counter.unit, "label": counter.label, "real_time": counter.real_time},
+        "measured": reason is None,
+        "reason": reason,  # why there is no latency (None when measured)
+        "cycles": metrics.latency_stats(cycles) if reason is None else None,
+        "micros": metrics.latency_stats(micros) if reason is None else None,
+        "inferences_per_s": (1e6 / median_us) if reason is None and median_us > 0 else None,
+    }
+
+
 def latency_not_measured(counter: Counter, cycles: list[int], perf: dict[str, Any]) -> str | None:
     """Why the device's timings are not a measurement (None when they are): no counter (HELLO's
     counter_kind 0), or a counter that gave 0 for every frame and for PERF."""
@@ -387,8 +398,53 @@ def latency_not_measured(counter: Counter, cycles: list[int], perf: dict[str, An
     return None
 
 
+def _task_summary(
+    params: DeployParams,
+    export: ExportManifest,
+    data: TestData,
+    st: Stream,
+    counter: Counter,
+    task: Any,
+    ids: list[int],
+    device_raw: np.ndarray,
+    golden_raw: np.ndarray,
+) -> dict[str, Any]:
+    """The summary of a segmentation / denoise validation (same shape as ``summarize``'s, plus task)."""
+    report = export.model_dump(mode="json", by_alias=True)
+    legs, pairs, checks, verdict = summarize_task(
+        params, task, report, data.arrays, ids, device_raw, golden_raw
+    )
+    micros = [st.done[i]["micros"] for i in ids]
+    return {
+        "schema": "hkdeploy.validate_summary/1",
+        "task": task.to_dict(),
+        "frames": len(ids),
+        "frames_this_run": st.fresh,
+        "device": st.device,
+        "metrics": legs,
+        "pairs": pairs,
+        "latency": latency_section(counter, [st.done[i]["cycles"] for i in ids], micros, st.perf),
+        "perf": st.perf,
+        "link": {
+            "seconds": st.seconds,
+            "frames_per_s": st.fresh / st.seconds if st.seconds > 0 else None,
+            "bytes_per_s": st.moved / st.seconds if st.seconds > 0 else None,
+        },
+        "checks": checks,
+        "verdict": {**verdict, "passed": bool(verdict["passed"] and all(checks.values()))},
+        "_example": example_frame(task, report, data.arrays, ids[0], device_raw) if ids else None,
+        "_micros": micros,
+    }
+
+
 def write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> None:
     """summary.json, report.html and junit.xml."""
+    if summary.get("task"):  # segmentation / denoise: its own report page (hkdeploy.tasks_validate)
+        write_task_report(out, summary, params, {})
+        summary = {k: v for k, v in summary.items() if not k.startswith("_")}
+        write_json(out / "summary.json", summary)
+        _write_junit(out, summary, params)
+        return
     from hkdeploy.report.html import HtmlReport, bars_figure, confusion_figure, histogram_figure
 
     write_json(out / "summary.json", summary)
@@ -453,6 +509,10 @@ def write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> N
         )
     r.write(out / "report.html")
 
+    _write_junit(out, summary, params)
+
+
+def _write_junit(out: Path, summary: dict[str, Any], params: DeployParams) -> None:
     suite = ET.Element(
         "testsuite",
         name=f"hkdeploy.validate.{params.name}",

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from hkdeploy.heartkit_compat import HEARTKIT_DATASETS, HEARTKIT_MARKERS, QUIRK_DOCS
 from hkdeploy.params import TRAINING_ONLY_FIELDS, DeployParams
 
 
@@ -59,6 +60,30 @@ def render() -> str:
         "HeartKit training-only keys are accepted and reported once as ignored:",
         "",
         ", ".join(f"`{k}`" for k in sorted(TRAINING_ONLY_FIELDS)) + ".",
+        "",
+        "## HeartKit configs",
+        "",
+        "HeartKit's own task configs load unchanged, never silently. A config is taken as HeartKit's when it",
+        "holds a key only HeartKit uses (" + ", ".join(f"`{k}`" for k in sorted(HEARTKIT_MARKERS)) + ",",
+        "or any `<key>-dis`) or names a HeartKit dataset ("
+        + ", ".join(f"`{k}`" for k in sorted(HEARTKIT_DATASETS))
+        + ").",
+        "In such a config each of these HeartKit quirks is handled as below with one warning line that",
+        "names the key to write; `hkdeploy config migrate FILE [-o OUT]` writes the config with them fixed",
+        "(one `#` line per change on the command's output, none in the file). Any other unknown key, and",
+        "these same keys in a config that is not HeartKit's, stay errors with the closest valid name.",
+        "",
+        "| HeartKit quirk | what hkdeploy does |",
+        "|---|---|",
+        *[f"| `{k}` | {v} |" for k, v in QUIRK_DOCS],
+        "",
+        "Same name, different effect: `test_metric_threshold` (HeartKit compares Keras with desktop TFLite",
+        "and only logs a warning; hkdeploy compares Keras with TFLM and fails with exit 1) and",
+        "`quantization.enabled` (default False in HeartKit, whose export ignores it and quantizes per",
+        "`format`; default True here). HeartKit's `val_file` is read: a saved tf.data dataset that",
+        "replaces `datasets` as the source of test *and* calibration frames, as in HeartKit's export.",
+        "",
+        "## Fields",
         "",
         "| key | type | default | limits | description |",
         "|---|---|---|---|---|",

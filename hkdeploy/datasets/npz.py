@@ -16,7 +16,9 @@ class NpzDataset(Dataset):
     """Frames from an .npz file.
 
     Args:
-        path: the .npz file (``x``: [N, frame_size] or [N, frame_size, C]; ``y``: [N] int labels;
+        path: the .npz file (``x``: [N, frame_size] or [N, frame_size, C]; ``y``: [N] int labels,
+            [N, frame_size] int labels per time step (one-hot [N, frame_size, C] too), or float
+            targets [N, frame_size(, 1)] for denoise;
             optional ``patient_ids``: [N] ints, used to hold out whole patients for testing).
         test_path: optional separate .npz for the test split (then ``path`` is the train split).
         x_key / y_key / patient_key: array names inside the file.
@@ -56,12 +58,17 @@ class NpzDataset(Dataset):
                     hint="set x_key / y_key in the dataset params",
                 )
         x, y = arrays[x_key], arrays[y_key]
-        if x.ndim not in (2, 3) or y.ndim != 1 or len(x) != len(y):
+        per_step = y.ndim >= 2 and len(y) == len(x) and x.ndim >= 2 and y.shape[1] == x.shape[1]
+        if x.ndim not in (2, 3) or len(x) != len(y) or not (y.ndim == 1 or (per_step and y.ndim <= 3)):
             raise UserError(
-                f"npz dataset {path}: expected x [N, frame] or [N, frame, C] and y [N], got x {x.shape}, y {y.shape}"
+                f"npz dataset {path}: expected x [N, frame] or [N, frame, C] and y [N] (classes), "
+                f"y [N, frame] / [N, frame, C] (segmentation labels or denoise targets), got x {x.shape}, "
+                f"y {y.shape}"
             )
-        if not np.issubdtype(y.dtype, np.integer):
-            raise UserError(f"npz dataset {path}: y must hold integer labels, got {y.dtype}")
+        if not np.issubdtype(y.dtype, np.integer) and not (per_step and np.issubdtype(y.dtype, np.floating)):
+            raise UserError(
+                f"npz dataset {path}: y must hold integer labels (or float targets per time step), got {y.dtype}"
+            )
         return {"x": x, "y": y, "pid": arrays.get(p_key)}
 
     def load(
@@ -72,7 +79,7 @@ class NpzDataset(Dataset):
             pid = arrays["pid"]
             return DataSplit(
                 arrays["x"].astype(np.float32),
-                arrays["y"].astype(np.int64),
+                _labels(arrays["y"]),
                 None if pid is None else pid.astype(np.int64),
             )
         arrays = self._read(self.path)
@@ -85,7 +92,12 @@ class NpzDataset(Dataset):
         if split == "train":
             mask = ~mask
         idx = np.flatnonzero(mask)
-        return DataSplit(x[idx].astype(np.float32), y[idx].astype(np.int64), pid[idx])
+        return DataSplit(x[idx].astype(np.float32), _labels(y[idx]), pid[idx])
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    """Integer labels as int64; float targets (denoise) as float32."""
+    return y.astype(np.float32) if np.issubdtype(y.dtype, np.floating) else y.astype(np.int64)
 
 
 DatasetFactory.register("npz", NpzDataset)

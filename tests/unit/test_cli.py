@@ -42,8 +42,8 @@ def test_config_check_heartkit_reports_ignored_once() -> None:
 
 
 def test_config_error_is_one_line_with_hint_exit_2(tmp_path: Path) -> None:
-    data = json.loads(HK_CONFIG.read_text())
-    data["quantization"]["mode"] = "FP32"
+    # not a HeartKit config (no HeartKit-only key), so `mode` is a typo, not a HeartKit quirk
+    data = {"name": "mine", "quantization": {"format": "int8", "mode": "FP32"}}
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps(data))
     r = run("config", "check", str(cfg))

