@@ -7,8 +7,10 @@ links firmware/engine/hk_engine_tflm.cc with the test-double platform of
 tests/platform/engine_harness, runs it in qemu-system-arm under ``-icount shift=0`` over the first
 ``--frames`` test frames, and prints per combination: instructions per inference (min / median /
 max; SysTick ticks x 1e9 / SysTick rate), frames equal to the host TFLM golden, and TFLM's
-arena_used on the 32-bit build; then the ratios reference / optimized per core and the arena ratio
-(the export's board arena / the 32-bit minimum).
+arena_used on the 32-bit build; then the ratios reference / optimized per core and the arena ratio:
+the export's board arena (the arena chosen) / the 32-bit minimum, the minimum verified on the real
+firmware by hkdeploy.platforms.arena32 (it allocates, 16 B less does not; ``--no-verify-arena``:
+arena_used rounded up to 16, unverified), and what ``firmware.arena_target`` would choose.
 
 Needs HK_TFLM_ROOT / HK_TFLM_DOWNLOADS (docs/tflm.md), arm-none-eabi-gcc + newlib, qemu-system-arm.
 Usage: ``python bench/qemu_bench.py [--export-dir DIR] [--frames 5] [--combos cortex-m4:cmsis_nn,...]``
@@ -33,7 +35,7 @@ from hkdeploy.platforms import tflm_lib  # noqa: E402
 ALL = ["cortex-m4:reference", "cortex-m4:cmsis_nn", "cortex-m55:reference", "cortex-m55:cmsis_nn"]
 
 
-def _harness():  # type: ignore[no-untyped-def]
+def _harness():
     spec = importlib.util.spec_from_file_location("engine_qemu", REPO / "tests/platform/test_engine_qemu.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
@@ -49,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--combos", default=",".join(ALL))
     ap.add_argument(
         "--all-kernels", action="store_true", help="link the full library, not the model's kernels"
+    )
+    ap.add_argument(
+        "--no-verify-arena",
+        action="store_true",
+        help="skip the firmware builds that verify the 32-bit minimum",
     )
     args = ap.parse_args(argv)
     h = _harness()
@@ -93,11 +100,37 @@ def main(argv: list[str] | None = None) -> int:
         ref, fast = results.get(f"{core}:reference"), results.get(f"{core}:cmsis_nn")
         if ref and fast:
             print(f"{core}: reference / {opt} = {ref['median'] / fast['median']:.1f}x fewer instructions")
+    from hkdeploy.export.target32 import board_arena_from_target32
+
+    sized_from = (
+        "32-bit target" if "HK_MODEL_ARENA_MIN32" in (export_dir / "model_config.h").read_text() else "host"
+    )
     for combo, r in results.items():
+        minimum, how = int(r["arena"]), "arena_used rounded up to 16, not verified"
+        if not args.no_verify_arena:
+            minimum, how = _verified_minimum(export_dir, combo), "verified on the firmware"
+        chosen32 = board_arena_from_target32(minimum)
         print(
-            f"arena {combo}: board {board_arena} B / 32-bit minimum {int(r['arena'])} B = {board_arena / r['arena']:.3f}"
+            f"arena {combo}: chosen {board_arena} B (export, sized from the {sized_from} figure) / 32-bit "
+            f"minimum {minimum} B ({how}) = {board_arena / minimum:.3f}; with firmware.arena_target: "
+            f"{chosen32} B = {chosen32 / minimum:.3f}",
+            flush=True,
         )
     return 0
+
+
+def _verified_minimum(export_dir: Path, combo: str) -> int:
+    """The 32-bit minimum on the board firmware for ``combo`` (hkdeploy.platforms.arena32)."""
+    from hkdeploy.config import load_params
+    from hkdeploy.platforms.arena32 import measure
+
+    core, kernels = combo.split(":")
+    target = "qemu_m55" if core == "cortex-m55" else "qemu_m4"
+    with tempfile.TemporaryDirectory(prefix="qemu_bench-arena-") as tmp:
+        params = load_params(
+            REPO / "configs" / "demo.json", overrides=[f"firmware.tflm_kernels={kernels}"], job_dir=Path(tmp)
+        ).params
+        return measure(params, export_dir, tflm_lib.export_ops(export_dir), target, Path(tmp) / "work").bytes
 
 
 if __name__ == "__main__":

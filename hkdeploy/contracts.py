@@ -52,6 +52,12 @@ class ArenaSection(_Open):
     host_min: int
     board: int = Field(ge=1)
     recorded: int | None = None
+    target32: dict[str, Any] | None = None
+
+    @property
+    def host(self) -> int:
+        """Arena for the host runtime (64-bit pointers): never below the host minimum."""
+        return max(self.board, self.host_min)
 
 
 class ExportManifest(_Open):

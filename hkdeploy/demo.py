@@ -67,7 +67,7 @@ class PcBackend(Backend):
         from hkdeploy.tflm import TflmRunner
 
         model = (self.params.export_dir / "model.tflite").read_bytes()
-        self.runner = TflmRunner(model, self.export.arena.board)
+        self.runner = TflmRunner(model, self.export.arena.host)
         return self
 
     def run(self, frame: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], float]:

@@ -237,6 +237,12 @@ class FirmwareParams(HKModel):
         description="Tensor arena the firmware reserves, in bytes (default: the export's board arena); "
         "for experiments: a build whose arena does not allocate is refused at HELLO",
     )
+    arena_target: Literal["qemu_m4", "qemu_m55", "auto"] | None = Field(
+        None,
+        description="Size the board arena from the 32-bit target: export measures the smallest arena that "
+        "allocates on this emulated board (auto: the one with the board's core) and adds a 5 % + 16 B margin "
+        "(needs the TFLM trees and qemu-system-arm; without them: a warning and the host-based margin)",
+    )
     tflm_root: Path | None = Field(
         None,
         description="Upstream tflite-micro tree for TFLM built from source (default: $HK_TFLM_ROOT); emulated boards",

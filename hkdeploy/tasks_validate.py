@@ -108,11 +108,14 @@ def write_task_report(out: Any, summary: dict[str, Any], params: DeployParams, d
     add_task_sections(r, summary["task"], summary["metrics"], summary["pairs"], params.labels(), example)
     lat = summary["latency"]
     r.heading("Latency", "latency")
-    r.table(
-        ["", "min", "median", "p95", "max"],
-        [[u, *[lat[u][s] for s in ("min", "median", "p95", "max")]] for u in ("cycles", "micros")],
-    )
-    if summary.get("_micros"):
+    if not lat.get("measured", True):
+        r.text(f"Latency: not measured ({lat['reason']}).")
+    else:
+        r.table(
+            ["", "min", "median", "p95", "max"],
+            [[u, *[lat[u][s] for s in ("min", "median", "p95", "max")]] for u in ("cycles", "micros")],
+        )
+    if summary.get("_micros") and lat.get("measured", True):
         r.figure(histogram_figure(summary["_micros"], "Invoke latency", "µs"), "latency histogram")
     r.write(out / "report.html")
 

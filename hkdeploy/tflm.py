@@ -168,6 +168,12 @@ class ArenaResult:
     recorded: int
     board: int
     probes: int
+    target32: dict[str, Any] | None = None  # the 32-bit measurement the board arena came from, if any
+
+    @property
+    def host(self) -> int:
+        """Arena for the host runtime (64-bit pointers): never below the host minimum it proved."""
+        return max(self.board, self.host_min)
 
 
 def probe_arena(model_path: Path, start: int | None = None) -> ArenaResult:

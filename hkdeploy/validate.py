@@ -286,7 +286,11 @@ def validate(
     out = params.validate_dir
     write_reports(out, summary, params)
     info(f"validate: {summary['verdict']['message']} ({out})")
-    info(f"validate: latency is {counter.label}")
+    lat = summary["latency"]
+    if lat["measured"]:
+        info(f"validate: latency is {counter.label}")
+    else:
+        info(f"validate: latency not measured: {lat['reason']}")
     if not summary["verdict"]["passed"]:
         raise CheckFailed(summary["verdict"]["message"], hint=f"see {out / 'report.html'}")
     return ValidateResult(summary, True, out)
@@ -341,7 +345,6 @@ def summarize(
         + "); device == TFLM golden on "
         f"{(exact if exact is not None else float('nan')):.1%} of frames"
     )
-    median_us = float(np.median(micros)) if micros else 0.0
     return {
         "schema": "hkdeploy.validate_summary/1",
         "frames": len(ids),
@@ -349,12 +352,7 @@ def summarize(
         "device": st.device,
         "metrics": {k: v.to_dict() for k, v in legs.items()},
         "pairs": {k: v.to_dict() for k, v in pairs.items()},
-        "latency": {
-            "counter": {"unit": counter.unit, "label": counter.label, "real_time": counter.real_time},
-            "cycles": metrics.latency_stats(cycles),
-            "micros": metrics.latency_stats(micros),
-            "inferences_per_s": (1e6 / median_us) if median_us > 0 else None,
-        },
+        "latency": latency_section(counter, cycles, micros, st.perf),
         "perf": st.perf,
         "link": {
             "seconds": st.seconds,
@@ -370,6 +368,34 @@ def summarize(
             "threshold": limit,
         },
     }
+
+
+def latency_section(
+    counter: Counter, cycles: list[int], micros: list[float], perf: dict[str, Any]
+) -> dict[str, Any]:
+    """summary.json's ``latency``: stats of a measurement, or null figures with the reason."""
+    reason = latency_not_measured(counter, cycles, perf)
+    median_us = float(np.median(micros)) if micros else 0.0
+    return {
+        "counter": {"unit": counter.unit, "label": counter.label, "real_time": counter.real_time},
+        "measured": reason is None,
+        "reason": reason,  # why there is no latency (None when measured)
+        "cycles": metrics.latency_stats(cycles) if reason is None else None,
+        "micros": metrics.latency_stats(micros) if reason is None else None,
+        "inferences_per_s": (1e6 / median_us) if reason is None and median_us > 0 else None,
+    }
+
+
+def latency_not_measured(counter: Counter, cycles: list[int], perf: dict[str, Any]) -> str | None:
+    """Why the device's timings are not a measurement (None when they are): no counter (HELLO's
+    counter_kind 0), or a counter that gave 0 for every frame and for PERF."""
+    if not counter.measured:
+        return counter.label
+    perf_cycles = [perf[k] for k in ("cycles_min", "cycles_median", "cycles_max") if k in perf]
+    if cycles and not any(cycles) and not any(perf_cycles):
+        what = "every frame and PERF" if perf_cycles else "every frame"
+        return f"the device reported 0 {counter.unit} for {what}: its counter is not running"
+    return None
 
 
 def _task_summary(
@@ -389,7 +415,6 @@ def _task_summary(
         params, task, report, data.arrays, ids, device_raw, golden_raw
     )
     micros = [st.done[i]["micros"] for i in ids]
-    median_us = float(np.median(micros)) if micros else 0.0
     return {
         "schema": "hkdeploy.validate_summary/1",
         "task": task.to_dict(),
@@ -398,12 +423,7 @@ def _task_summary(
         "device": st.device,
         "metrics": legs,
         "pairs": pairs,
-        "latency": {
-            "counter": {"unit": counter.unit, "label": counter.label, "real_time": counter.real_time},
-            "cycles": metrics.latency_stats([st.done[i]["cycles"] for i in ids]),
-            "micros": metrics.latency_stats(micros),
-            "inferences_per_s": (1e6 / median_us) if median_us > 0 else None,
-        },
+        "latency": latency_section(counter, [st.done[i]["cycles"] for i in ids], micros, st.perf),
         "perf": st.perf,
         "link": {
             "seconds": st.seconds,
@@ -456,31 +476,37 @@ def write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> N
     r.figure(bars_figure({k: legs[k]["f1"] for k in legs}, labels, "F1 per class", "F1"), "per-class F1")
     lat = summary["latency"]
     r.heading("Latency", "latency")
-    r.text(f"Measured by: {lat['counter']['label']}.")
-    unit = lat["counter"]["unit"]
-    r.table(
-        ["", "min", "median", "p95", "max"],
-        [
-            [name, *[lat[key][s] for s in ("min", "median", "p95", "max")]]
-            for key, name in (
-                ("cycles", unit),
-                ("micros", "µs" if lat["counter"]["real_time"] else "µs (not real time)"),
-            )
-        ],
-    )
+    if lat.get("measured", True):
+        r.text(f"Measured by: {lat['counter']['label']}.")
+        unit = lat["counter"]["unit"]
+        r.table(
+            ["", "min", "median", "p95", "max"],
+            [
+                [name, *[lat[key][s] for s in ("min", "median", "p95", "max")]]
+                for key, name in (
+                    ("cycles", unit),
+                    ("micros", "µs" if lat["counter"]["real_time"] else "µs (not real time)"),
+                )
+            ],
+        )
+    else:
+        r.text(f"Latency: not measured ({lat['reason']}).")
     r.key_values(
         {
-            "inferences/s (median)": lat["inferences_per_s"],
+            "inferences/s (median)": lat["inferences_per_s"] if lat.get("measured", True) else "not measured",
             **{f"PERF {k}": v for k, v in summary["perf"].items()},
             "link frames/s": summary["link"]["frames_per_s"],
             "link bytes/s": summary["link"]["bytes_per_s"],
         }
     )
-    micros = list(read_results(out / "results.jsonl").values())
-    r.figure(
-        histogram_figure([m["micros"] for m in micros], f"Invoke latency ({lat['counter']['label']})", "µs"),
-        "latency histogram",
-    )
+    if lat.get("measured", True):
+        micros = list(read_results(out / "results.jsonl").values())
+        r.figure(
+            histogram_figure(
+                [m["micros"] for m in micros], f"Invoke latency ({lat['counter']['label']})", "µs"
+            ),
+            "latency histogram",
+        )
     r.write(out / "report.html")
 
     _write_junit(out, summary, params)

@@ -217,6 +217,14 @@ def export(params: DeployParams, *, show_progress: bool = True) -> ExportResult:
                     results = check.evaluate(outputs, test.y, info, params.num_classes)
                 else:
                     results = _task_results(task, outputs, test.y, test.x, info, params.num_classes)
+            if params.firmware.arena_target:  # after the host legs: they run with the host figure
+                from hkdeploy.export.target32 import size_from_target32
+
+                with steps.step("arena on the 32-bit target"):
+                    arena = size_from_target32(
+                        params, board, info, arena, tflite_bytes, model_name, raw_in[0]
+                    )
+                    fit = check_board_fit(info, arena, board)
             if task.kind == "classification":
                 verdict = _verdict(params, results["_legs"])
             else:
@@ -450,6 +458,7 @@ def _report_dict(
             "recorded": arena.recorded,
             "board": arena.board,
             "probes": arena.probes,
+            "target32": arena.target32,
         },
         "board_fit": fit,
         "test": {

@@ -50,10 +50,22 @@ def render_html(
 
     a, fit = report["arena"], report["board_fit"]
     r.heading("Arena and board fit", "arena")
+    t32 = a.get("target32")
+    sizing: dict[str, object] = (
+        {
+            f"32-bit minimum on {t32['board']} ({t32['kernels']}; bytes)": t32["bytes"],
+            "board arena (32-bit min + margin, 16-aligned)": f"{a['board']} ({t32['ratio']:.3f}x the 32-bit minimum)",
+            "margin covers": t32["margin"]["covers"],
+            "how measured": t32["how"],
+            "board arena from the host figure would be": t32["host_based_board"],
+        }
+        if t32
+        else {"board arena (host min + margin, 16-aligned)": a["board"]}
+    )
     r.key_values(
         {
             "smallest working host arena (bytes)": a["host_min"],
-            "board arena (host min + margin, 16-aligned)": a["board"],
+            **sizing,
             "probes (subprocess each)": a["probes"],
             f"model vs {fit['limits_of']} app MRAM": f"{fit['model_bytes']} / {fit['app_mram_bytes']}",
             f"arena vs {fit['limits_of']} SRAM": f"{fit['arena_bytes']} / {fit['sram_bytes']}",

@@ -58,12 +58,19 @@ class Counter:
     label: str
     real_time: bool
 
+    @property
+    def measured(self) -> bool:
+        """False when the device has no counter ("none"): its zeros are not a measurement."""
+        return self.unit != "none"
+
 
 def counter_from_hello(kind: int, board_name: str, fallback: Counter) -> Counter:
     """What a device's timings are, from the ``counter_kind`` it reports in HELLO (the device knows
     best: a board with its debug domain off has no counter even where the platform would have one)."""
     if kind == 0:
-        return Counter("none", f"no cycle counter on {board_name}: latency not measured (shown as 0)", False)
+        return Counter(
+            "none", f"no cycle counter on {board_name} (counter_kind 0): latency not measured", False
+        )
     if kind == 2:
         return Counter(
             "host ns", "host time of the virtual EVB (x86 TFLM runtime), not the board's latency", False

@@ -51,18 +51,24 @@ def host_port_command(
 
 
 def build_virtual_evb(
-    export_dir: Path, out: Path, *, arena_size: int | None = None, log: Path | None = None
+    export_dir: Path,
+    out: Path,
+    *,
+    arena_size: int | None = None,
+    log: Path | None = None,
+    defines: tuple[str, ...] = (),
 ) -> Path:
     """Render a virtual EVB project for the headers in ``export_dir`` into ``out/project`` and build
     ``out/hk_host`` with the same command as ``hkdeploy build`` (for tests and benchmarks that work on
-    an export folder rather than a job). ``arena_size`` overrides the export's arena."""
+    an export folder rather than a job). ``arena_size`` overrides the export's arena; ``defines``: more
+    -D for test builds (e.g. ``HK_HOST_NO_COUNTER``, a test double with no counter)."""
     from hkdeploy.build import firmware_files, render_project
     from hkdeploy.contracts import load_export
 
     load_export(export_dir, headers=True)
     project = render_project(firmware_files(export_dir, HostPlatform.firmware_dirs), out / "project")
     binary = out / SIM_BINARY
-    defines = (f"HK_HOST_ARENA_SIZE={arena_size}u",) if arena_size else ()
+    defines = ((f"HK_HOST_ARENA_SIZE={arena_size}u",) if arena_size else ()) + defines
     run(host_port_command(project, binary, defines=defines), log=log)
     return binary
 

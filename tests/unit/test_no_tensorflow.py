@@ -19,6 +19,7 @@ LIGHT_MODULES = [
     "hkdeploy.lab.flash",
     "hkdeploy.platforms.qemu_build",
     "hkdeploy.platforms.qemu_process",
+    "hkdeploy.platforms.arena32",
     "hkdeploy.platforms.tflm_lib",
     "hkdeploy.link.counter",
     "hkdeploy.build",

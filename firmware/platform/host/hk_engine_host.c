@@ -5,6 +5,9 @@
  *
  * The runtime segfaults on arenas far below what the model needs, so an arena below the smallest one
  * the export proved (HK_MODEL_ARENA_HOST_MIN) is refused up front, as AllocateTensors would refuse it.
+ * When the export measured the 32-bit target (HK_MODEL_ARENA_MIN32), that is the board's need: an
+ * arena below it is refused, and the runtime itself gets at least the host minimum (64-bit pointers
+ * need more than the board does).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -24,6 +27,13 @@
 #ifndef HK_HOST_ARENA_SIZE
 #define HK_HOST_ARENA_SIZE HK_MODEL_ARENA_SIZE /* a test build may override it */
 #endif
+#ifdef HK_MODEL_ARENA_MIN32
+#define HK_HOST_ARENA_NEED HK_MODEL_ARENA_MIN32 /* what the 32-bit board needs (measured) */
+#else
+#define HK_HOST_ARENA_NEED HK_MODEL_ARENA_HOST_MIN
+#endif
+#define HK_HOST_RUNTIME_ARENA \
+    (HK_HOST_ARENA_SIZE > HK_MODEL_ARENA_HOST_MIN ? HK_HOST_ARENA_SIZE : HK_MODEL_ARENA_HOST_MIN)
 
 static uint8_t s_in[HK_MODEL_INPUT_BYTES];
 static uint8_t s_out[HK_MODEL_OUTPUT_BYTES];
@@ -116,20 +126,20 @@ int32_t hk_engine_init(hk_engine_info_t *info) {
         snprintf(msg, sizeof msg, "arena %u B > SRAM %lu B", (unsigned)HK_HOST_ARENA_SIZE, g_hk_host_limits.sram_bytes);
         hk_core_log(msg);
         info->status = HK_ENGINE_ERR_ARENA_TOO_BIG;
-    } else if (HK_HOST_ARENA_SIZE < HK_MODEL_ARENA_HOST_MIN) {
+    } else if (HK_HOST_ARENA_SIZE < HK_HOST_ARENA_NEED) {
         snprintf(msg, sizeof msg, "AllocateTensors failed: arena %u B, the model needs %u B",
-                 (unsigned)HK_HOST_ARENA_SIZE, (unsigned)HK_MODEL_ARENA_HOST_MIN);
+                 (unsigned)HK_HOST_ARENA_SIZE, (unsigned)HK_HOST_ARENA_NEED);
         hk_core_log(msg);
         info->status = HK_ENGINE_ERR_ALLOCATE;
     } else {
         Py_XDECREF(s_engine);
         s_engine = PyObject_CallFunction(PyDict_GetItemString(s_globals, "Engine"), "OI", model,
-                                         (unsigned)HK_HOST_ARENA_SIZE);
+                                         (unsigned)HK_HOST_RUNTIME_ARENA);
         if (!s_engine) {
             log_python_error("AllocateTensors failed");
             info->status = HK_ENGINE_ERR_ALLOCATE;
         } else {
-            info->arena_used = HK_MODEL_ARENA_HOST_MIN; /* the runtime's recorded allocation (export probe) */
+            info->arena_used = HK_HOST_ARENA_NEED; /* the export's probe (32-bit if measured, else host) */
             info->status = HK_ENGINE_OK;
         }
     }

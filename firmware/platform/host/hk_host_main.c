@@ -184,6 +184,13 @@ const char *hk_platform_build_id(void) { return s_build_id; }
 
 void hk_platform_reset(void) {}
 
+#ifdef HK_HOST_NO_COUNTER
+/* TEST DOUBLE build (tests only, never `hkdeploy build`): no counter, like a board whose debug
+ * domain is off: HELLO says counter_kind 0 and every count is 0. */
+uint32_t hk_platform_cycles(void) { return 0u; }
+
+uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_NONE; }
+#else
 /* The virtual EVB's counter: host nanoseconds (CLOCK_MONOTONIC), labelled as host time in HELLO. */
 uint32_t hk_platform_cycles(void) {
     struct timespec ts;
@@ -192,6 +199,7 @@ uint32_t hk_platform_cycles(void) {
 }
 
 uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_HOST_NS; }
+#endif
 
 uint32_t hk_platform_counter_hz(void) { return 1000000000u; }
 
