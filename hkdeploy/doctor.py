@@ -17,9 +17,9 @@ import shutil
 from pathlib import Path
 
 from hkdeploy.boards import Board
-from hkdeploy.build import tool_version
+from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import HkDeployError
-from hkdeploy.params import DeployParams
+from hkdeploy.firmware.build import tool_version
 from hkdeploy.platforms import Check, platform_of, target_board
 
 __all__ = ["Check", "diagnose", "serial_checks", "tool_check"]

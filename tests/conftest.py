@@ -21,11 +21,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # a host port or runs an emulator: it uses one of these fixtures (directly or through others), or
 # its module says `pytestmark = pytest.mark.slow`.
 SLOW_FIXTURES = {"exported_demo", "qemu_elfs", "qemu_boards", "tflm_trees"}
+# Folders whose tests convert models, stream to devices or boot emulators, all of them slow but
+# for the modules named in FAST_MODULES.
+SLOW_DIRS = ("export", "tasks", "lab", "platform", "mlperf")
+FAST_MODULES = {"test_naming.py", "test_tflm_ops.py", "test_qemu_registry.py", "test_custom_layer_scan.py"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        path = item.path
+        in_slow_dir = path.parent.name in SLOW_DIRS and path.parent.parent.name == "tests"
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or (
+            in_slow_dir and path.name not in FAST_MODULES
+        ):
             item.add_marker(pytest.mark.slow)
     if config.getoption("--port"):
         return

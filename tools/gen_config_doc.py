@@ -10,13 +10,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from hkdeploy.heartkit_compat import HEARTKIT_DATASETS, HEARTKIT_MARKERS, QUIRK_DOCS
-from hkdeploy.params import TRAINING_ONLY_FIELDS, DeployParams
+from hkdeploy.config.heartkit import HEARTKIT_DATASETS, HEARTKIT_MARKERS, QUIRK_DOCS
+from hkdeploy.config.params import TRAINING_ONLY_FIELDS, DeployParams
 
 
 def _type_name(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "")
-    text = text.replace("'>", "").replace("hkdeploy.params.", "")
+    text = text.replace("'>", "").replace("hkdeploy.config.params.", "")
     return text
 
 

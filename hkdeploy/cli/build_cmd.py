@@ -21,8 +21,8 @@ from hkdeploy.config import LoadedConfig
 )
 def build_cmd(loaded: LoadedConfig, board: str | None, dry_run: bool, app: str) -> None:
     """Render the firmware project for the board from the export and build it with its platform."""
-    from hkdeploy.build import build
     from hkdeploy.console import info
+    from hkdeploy.firmware.build import build
 
     result = build(loaded.params, board, dry_run=dry_run, app=app)
     if not dry_run:

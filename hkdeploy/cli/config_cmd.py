@@ -11,11 +11,11 @@ from rich.table import Table
 
 from hkdeploy.cli import cli, common_options, load_params_from_ctx, warn_config_notes
 from hkdeploy.config import load_params, read_config_file
+from hkdeploy.config.heartkit import apply_quirks, is_heartkit_config
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info, stdout
 from hkdeploy.errors import ConfigError
 from hkdeploy.fsutil import write_text
-from hkdeploy.heartkit_compat import apply_quirks, is_heartkit_config
-from hkdeploy.params import DeployParams
 
 
 @cli.group("config")

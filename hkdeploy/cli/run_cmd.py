@@ -34,7 +34,7 @@ def run_cmd(
 
     With --place/--places the places are acquired first and held for the whole chain; each place's
     board is flashed through its exporter host (labgrid's flash-script driver, docs/lab.md)."""
-    from hkdeploy.pipeline import run
+    from hkdeploy.run import run
 
     if places or place_tags:
         from hkdeploy.lab.places import lab_params, lab_ports, parse_tags

@@ -1,6 +1,6 @@
 """C naming rules for generated code: identifiers users choose (``tflm_var_name``) and include guards.
 
-Pure Python with no imports beyond ``re``: the config validator (hkdeploy/params.py) calls
+Pure Python with no imports beyond ``re``: the config validator (hkdeploy/config/params.py) calls
 ``c_identifier_problem`` so a bad name is a config error before any work starts.
 """
 

@@ -14,7 +14,7 @@ from hkdeploy.errors import HkDeployError, UserError
 from hkdeploy.factory import Factory
 
 if TYPE_CHECKING:
-    from hkdeploy.params import DeployParams
+    from hkdeploy.config.params import DeployParams
 
 Split = Literal["train", "test"]
 

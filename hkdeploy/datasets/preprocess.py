@@ -12,7 +12,7 @@ from hkdeploy.errors import UserError
 from hkdeploy.factory import Factory
 
 if TYPE_CHECKING:
-    from hkdeploy.params import NamedParams
+    from hkdeploy.config.params import NamedParams
 
 Preprocess = Callable[..., npt.NDArray[np.float32]]
 PreprocessFactory: Factory[Preprocess] = Factory("preprocess")

@@ -22,13 +22,13 @@ import numpy as np
 from hkdeploy import __version__
 from hkdeploy.boards import Board, board_for
 from hkdeploy.children import signals_deferred, sigterm_as_interrupt
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info as say
 from hkdeploy.console import verbosity, warn
 from hkdeploy.errors import CheckFailed, UserError
 from hkdeploy.export.artifacts import render_model_buffer, render_model_config, render_model_ops
 from hkdeploy.export.inspect import ModelInfo, inspect_model
 from hkdeploy.fsutil import copy_file, write_bytes, write_json, write_text
-from hkdeploy.params import DeployParams
 from hkdeploy.tflm import ArenaResult, TflmRunner, probe_arena
 
 ARTIFACTS = (

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from hkdeploy.config.params import DeployParams
     from hkdeploy.datasets import DataSplit
-    from hkdeploy.params import DeployParams
 
 
 def layer_errors(

@@ -24,8 +24,8 @@ from keras import ops
 from hkdeploy.console import info as say
 
 if TYPE_CHECKING:
+    from hkdeploy.config.params import DeployParams
     from hkdeploy.datasets import DataSplit
-    from hkdeploy.params import DeployParams
 
 _PKG = "hkdeploy_qat"
 

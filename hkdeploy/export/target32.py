@@ -29,8 +29,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from hkdeploy.boards import Board
+from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import ToolError
-from hkdeploy.params import DeployParams
 from hkdeploy.tflm import ArenaResult
 
 if TYPE_CHECKING:

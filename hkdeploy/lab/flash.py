@@ -10,7 +10,7 @@ self-contained and carries:
   as ``hkdeploy flash`` would run them locally, with the paths pointing into the script's temp dir,
 - the runner's failure markers (JLinkExe exits 0 on many failures: its output decides).
 
-The stale-binary refusal is the local one (:func:`hkdeploy.build.current_build`): a binary whose
+The stale-binary refusal is the local one (:func:`hkdeploy.firmware.build.current_build`): a binary whose
 manifest no longer matches the export or the firmware sources is never sent (``--force`` as for
 ``hkdeploy flash``).
 """
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from hkdeploy.boards import Board
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info
 from hkdeploy.errors import DeviceError, ToolError
-from hkdeploy.params import DeployParams
-from hkdeploy.runners import Runner
+from hkdeploy.flash.runners import Runner
 
 WORK = "$HK_WORK"
 BINARY = "$HK_WORK/firmware.bin"
@@ -113,7 +113,7 @@ def flash_places(params: DeployParams, board: Board, lab: Any, *, force: bool = 
         UserError: no build or a stale one (without ``force``). ToolError: labgrid missing.
         DeviceError: a place has no flashable probe, or the script failed on the exporter host.
     """
-    from hkdeploy.build import current_build
+    from hkdeploy.firmware.build import current_build
     from hkdeploy.flash import make_runner
     from hkdeploy.fsutil import write_text
 

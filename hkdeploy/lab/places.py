@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
 
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info, warn
 from hkdeploy.errors import DeviceError, UserError
 from hkdeploy.lab.coordinator import LabError, Place, Resource, Session, coordinator_address
-from hkdeploy.params import DeployParams
 
 SERIAL_CLASSES = ("NetworkSerialPort",)
 

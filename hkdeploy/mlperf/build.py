@@ -1,6 +1,6 @@
 """``hkdeploy build --app mlperf``: the MLPerf Tiny DUT image for a board or the virtual EVB.
 
-The same flow as ``hkdeploy.build.build`` (rendered project, manifest, stale checks) with the DUT
+The same flow as ``hkdeploy.firmware.build.build`` (rendered project, manifest, stale checks) with the DUT
 front end (``firmware/dut``) in place of the binary link core, on the board's platform: ``host``
 (gcc, ``-DHK_APP_MLPERF=1``), ``qemu`` (the emulated Cortex-M with upstream TFLM, ``HK_APP_MLPERF``)
 or ``neuralspot`` (``HK_APP=mlperf``, always on the UART). Its output goes
@@ -16,7 +16,11 @@ from typing import Any
 
 from hkdeploy import __version__
 from hkdeploy.boards import Board, get_board
-from hkdeploy.build import (
+from hkdeploy.config.params import DeployParams
+from hkdeploy.console import info
+from hkdeploy.contracts import BuildManifest, load_build, load_export
+from hkdeploy.errors import CheckFailed, ToolError, UserError
+from hkdeploy.firmware.build import (
     MANIFEST,
     BuildResult,
     _sha256_file,
@@ -26,12 +30,8 @@ from hkdeploy.build import (
     sources_hash,
     tool_version,
 )
-from hkdeploy.console import info
-from hkdeploy.contracts import BuildManifest, load_build, load_export
-from hkdeploy.errors import CheckFailed, ToolError, UserError
 from hkdeploy.fsutil import write_json
 from hkdeploy.mlperf.firmware import HOST_DUT_BINARY, dut_defines, host_dut_command, neuralspot_dut_vars
-from hkdeploy.params import DeployParams
 from hkdeploy.platforms import BuiltFirmware, Platform, platform_of, target_board
 from hkdeploy.proc import Command, git_head, run
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info
 from hkdeploy.errors import CheckFailed, UserError
 from hkdeploy.fsutil import write_json, write_text
 from hkdeploy.mlperf import PROFILE, dequantize, format_result, runner_baud
 from hkdeploy.mlperf.client import DutClient
 from hkdeploy.mlperf.dataset import load_export
-from hkdeploy.params import DeployParams
 from hkdeploy.platforms import platform_of, target_board
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import UserError
 from hkdeploy.fsutil import write_bytes, write_text
-from hkdeploy.params import DeployParams
 
 TRUTH_FILE = "y_labels.csv"
 

@@ -55,8 +55,8 @@ def build_host_dut(
     Raises:
         UserError: the export is incomplete. ToolError: gcc/Python headers missing or the build failed.
     """
-    from hkdeploy.build import firmware_files, render_project
     from hkdeploy.contracts import load_export
+    from hkdeploy.firmware.build import firmware_files, render_project
     from hkdeploy.platforms.host import GCC_HINT, PYTHON_DEV_HINT, HostPlatform, python_headers
 
     load_export(export_dir, headers=True)

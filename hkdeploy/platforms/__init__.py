@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hkdeploy.boards import Board, board_for, get_board
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info
 from hkdeploy.factory import Factory
-from hkdeploy.params import DeployParams
 from hkdeploy.platforms.base import BuiltFirmware, Check, Counter, Platform, fixed_urls
 
 if TYPE_CHECKING:

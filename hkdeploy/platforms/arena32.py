@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from hkdeploy.boards import Board, get_board
+from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import CheckFailed, DeviceError, UserError
-from hkdeploy.params import DeployParams
 
 TARGETS = ("qemu_m4", "qemu_m55")
 CORES = {"cortex-m4f": "cortex-m4", "cortex-m55": "cortex-m55"}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hkdeploy.boards import Board
-from hkdeploy.params import DeployParams
+from hkdeploy.config.params import DeployParams
 
 
 @dataclass(frozen=True)

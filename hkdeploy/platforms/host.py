@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hkdeploy.boards import Board, board_for
+from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import ToolError
 from hkdeploy.link import CORE_SOURCES
-from hkdeploy.params import DeployParams
 from hkdeploy.platforms.base import BuiltFirmware, Check, Counter, Platform
 from hkdeploy.proc import Command, run
 
@@ -62,8 +62,8 @@ def build_virtual_evb(
     ``out/hk_host`` with the same command as ``hkdeploy build`` (for tests and benchmarks that work on
     an export folder rather than a job). ``arena_size`` overrides the export's arena; ``defines``: more
     -D for test builds (e.g. ``HK_HOST_NO_COUNTER``, a test double with no counter)."""
-    from hkdeploy.build import firmware_files, render_project
     from hkdeploy.contracts import load_export
+    from hkdeploy.firmware.build import firmware_files, render_project
 
     load_export(export_dir, headers=True)
     project = render_project(firmware_files(export_dir, HostPlatform.firmware_dirs), out / "project")
@@ -110,7 +110,7 @@ class HostPlatform(Platform):
         dry_run: bool,
         log: Path,
     ) -> BuiltFirmware:
-        from hkdeploy.build import binary_sizes, tool_version
+        from hkdeploy.firmware.build import binary_sizes, tool_version
 
         project = project or out / "project"
         binary = out / SIM_BINARY
@@ -145,7 +145,7 @@ class HostPlatform(Platform):
 
     @contextlib.contextmanager
     def launch(self, params: DeployParams, board: Board, count: int, log_dir: Path) -> Iterator[list[str]]:
-        from hkdeploy.build import ensure_built
+        from hkdeploy.firmware.build import ensure_built
         from hkdeploy.platforms.host_process import HostPort
 
         binary = ensure_built(params, board)

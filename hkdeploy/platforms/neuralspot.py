@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 
 from hkdeploy.boards import Board
+from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import CheckFailed, HkDeployError, ToolError, UserError
-from hkdeploy.params import DeployParams
 from hkdeploy.platforms.base import BuiltFirmware, Check, Counter, Platform, fixed_urls
 from hkdeploy.proc import Command, git_head, run
 
@@ -89,7 +89,7 @@ class NeuralSpotPlatform(Platform):
         return Counter("cycles", f"{what} of {board.name}", real_time=True)
 
     def preflight(self, params: DeployParams, board: Board) -> None:
-        from hkdeploy.build import tool_version
+        from hkdeploy.firmware.build import tool_version
 
         sdk = neuralspot_root(params)  # a config problem first: it does not depend on what is installed
         gcc = toolchain_tool(params, "gcc")
@@ -112,7 +112,7 @@ class NeuralSpotPlatform(Platform):
         dry_run: bool,
         log: Path,
     ) -> BuiltFirmware:
-        from hkdeploy.build import binary_sizes, tool_version
+        from hkdeploy.firmware.build import binary_sizes, tool_version
 
         sdk = (
             neuralspot_root(params)

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hkdeploy.boards import Board
+from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import ToolError
-from hkdeploy.params import DeployParams
 from hkdeploy.platforms.base import BuiltFirmware, Check, Counter, Platform
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class QemuPlatform(Platform):
         dry_run: bool,
         log: Path,
     ) -> BuiltFirmware:
-        from hkdeploy.build import tool_version
+        from hkdeploy.firmware.build import tool_version
         from hkdeploy.platforms.qemu_build import build_qemu_firmware
         from hkdeploy.platforms.tflm_lib import engine_build, export_ops, library_for
 
@@ -158,7 +158,7 @@ class QemuPlatform(Platform):
 
     @contextlib.contextmanager
     def launch(self, params: DeployParams, board: Board, count: int, log_dir: Path) -> Iterator[list[str]]:
-        from hkdeploy.build import ensure_built
+        from hkdeploy.firmware.build import ensure_built
         from hkdeploy.platforms.qemu_process import QemuBoard
 
         elf = ensure_built(params, board)

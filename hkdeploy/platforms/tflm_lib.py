@@ -44,7 +44,7 @@ from hkdeploy import fsutil, proc
 from hkdeploy.errors import ToolError, UserError
 
 if TYPE_CHECKING:
-    from hkdeploy.params import DeployParams, FirmwareParams
+    from hkdeploy.config.params import DeployParams, FirmwareParams
 
 Core = Literal["cortex-m4", "cortex-m55"]
 Kernels = Literal["cmsis_nn", "reference"]

@@ -11,8 +11,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from hkdeploy.config import load_params
+from hkdeploy.config.params import DeployParams, QuantizationParams
 from hkdeploy.errors import ConfigError
-from hkdeploy.params import DeployParams, QuantizationParams
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 HK_CONFIG = DATA / "heartkit_rhythm.json"

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from hkdeploy.config import load_params
+from hkdeploy.config.heartkit import is_heartkit_config
 from hkdeploy.errors import ConfigError
-from hkdeploy.heartkit_compat import is_heartkit_config
 
 TRAINING = {
     "samples_per_patient": [10, 10],

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from hkdeploy.boards import get_board
+from hkdeploy.flash.runners import FlashOptions, JLinkRunner, PyOcdRunner
 from hkdeploy.lab.flash import flash_script
-from hkdeploy.runners import FlashOptions, JLinkRunner, PyOcdRunner
 
 FAKE_TOOL = """#!/bin/sh
 # TEST DOUBLE of JLinkExe / pyocd: records argv, the command file and the file it names

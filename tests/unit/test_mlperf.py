@@ -16,11 +16,11 @@ import yaml
 
 from hkdeploy.cli import main
 from hkdeploy.config import load_params
+from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import ConfigError, UserError
 from hkdeploy.mlperf import dequantize, format_result, runner_baud
 from hkdeploy.mlperf.dataset import write_dataset
 from hkdeploy.mlperf.devices import device_entry, render_devices, write_devices
-from hkdeploy.params import DeployParams
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.json"
@@ -146,7 +146,7 @@ def _board_params(tmp_path: Path, *overrides: str) -> DeployParams:
 
 
 def test_build_app_mlperf_dry_run_for_a_board(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hkdeploy.build import build
+    from hkdeploy.firmware.build import build
 
     params = _board_params(tmp_path, "mlperf.model_id=ad01", "backend=evb")
     res = build(params, "apollo4p_evb", dry_run=True, app="mlperf")
@@ -160,7 +160,7 @@ def test_build_app_mlperf_dry_run_for_a_board(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_build_energy_mode_needs_the_boards_timestamp_pin(tmp_path: Path) -> None:
-    from hkdeploy.build import build
+    from hkdeploy.firmware.build import build
 
     params = _board_params(tmp_path, "mlperf.energy=true", "backend=evb")
     with pytest.raises(UserError, match="timestamp GPIO") as exc:

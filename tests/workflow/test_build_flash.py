@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from hkdeploy.boards import get_board
-from hkdeploy.build import MANIFEST, build, current_build, ensure_built, stale_reasons
 from hkdeploy.cli import main
 from hkdeploy.config import load_params
+from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import CheckFailed, ToolError, UserError
+from hkdeploy.firmware.build import MANIFEST, build, current_build, ensure_built, stale_reasons
 from hkdeploy.flash import flash
-from hkdeploy.params import DeployParams
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "demo.json"

@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "demo.json"
 
 
+@pytest.mark.slow  # exports with TensorFlow and streams to the virtual EVB
 def test_run_whole_chain_on_the_virtual_evb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     job = tmp_path / "job"
     assert main(["run", "-c", str(CONFIG), "--job-dir", str(job)]) == 0

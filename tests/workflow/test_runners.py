@@ -14,7 +14,7 @@ import pytest
 
 from hkdeploy.boards import get_board
 from hkdeploy.errors import ConfigError, DeviceError, ToolError, UserError
-from hkdeploy.runners import FlashOptions, JLinkRunner, PyOcdRunner, RunnerFactory
+from hkdeploy.flash.runners import FlashOptions, JLinkRunner, PyOcdRunner, RunnerFactory
 
 
 def test_factory_lists_both_runners() -> None:

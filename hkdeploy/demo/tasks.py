@@ -13,9 +13,9 @@ import numpy as np
 import numpy.typing as npt
 
 from hkdeploy import metrics, tasks
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import console, info
 from hkdeploy.fsutil import write_bytes, write_json
-from hkdeploy.params import DeployParams
 
 
 def run_task_demo(

@@ -29,15 +29,15 @@ import numpy as np
 
 from hkdeploy import metrics
 from hkdeploy.boards import Board
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info, progress
 from hkdeploy.contracts import EXPORT_REPORT, ExportManifest, TestData, load_export, load_test_data
 from hkdeploy.errors import CheckFailed, DeviceError, UserError
 from hkdeploy.fsutil import write_json, write_text
 from hkdeploy.link.pipeline import run_many
-from hkdeploy.params import DeployParams
 from hkdeploy.platforms import Counter, connect, open_devices, platform_of, target_board
 from hkdeploy.platforms.base import counter_from_hello
-from hkdeploy.tasks_validate import example_frame, summarize_task, task_of, write_task_report
+from hkdeploy.validate.tasks import example_frame, summarize_task, task_of, write_task_report
 
 RESUME_HINT = "start afresh (drop --resume)"
 
@@ -306,7 +306,7 @@ def summarize(
     device_raw = np.array([done[i]["output"] for i in ids])
     golden_raw = data.tflm[ids].reshape(len(ids), -1)
     task = task_of(export.model_dump(mode="json", by_alias=True))
-    if task is not None:  # segmentation / denoise: hkdeploy.tasks_validate
+    if task is not None:  # segmentation / denoise: hkdeploy.validate.tasks
         return _task_summary(params, export, data, st, counter, task, ids, device_raw, golden_raw)
     y = data.y[ids]
     dev_f = metrics.dequantize(device_raw, out_q.scale, out_q.zero_point)
@@ -439,7 +439,7 @@ def _task_summary(
 
 def write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> None:
     """summary.json, report.html and junit.xml."""
-    if summary.get("task"):  # segmentation / denoise: its own report page (hkdeploy.tasks_validate)
+    if summary.get("task"):  # segmentation / denoise: its own report page (hkdeploy.validate.tasks)
         write_task_report(out, summary, params, {})
         summary = {k: v for k, v in summary.items() if not k.startswith("_")}
         write_json(out / "summary.json", summary)

@@ -9,9 +9,9 @@ judges the tool's exit status and output itself: a failed flash is never reporte
 from __future__ import annotations
 
 from hkdeploy.factory import Factory
-from hkdeploy.runners.base import FlashOptions, Runner, RunnerCaps
-from hkdeploy.runners.jlink import JLinkRunner
-from hkdeploy.runners.pyocd import PyOcdRunner
+from hkdeploy.flash.runners.base import FlashOptions, Runner, RunnerCaps
+from hkdeploy.flash.runners.jlink import JLinkRunner
+from hkdeploy.flash.runners.pyocd import PyOcdRunner
 
 RunnerFactory: Factory[type[Runner]] = Factory("runner")
 RunnerFactory.register(JLinkRunner.name, JLinkRunner)

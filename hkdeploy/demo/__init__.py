@@ -24,13 +24,13 @@ import numpy as np
 import numpy.typing as npt
 
 from hkdeploy import metrics
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import console, info
 from hkdeploy.contracts import ExportManifest, load_export
 from hkdeploy.factory import Factory
 from hkdeploy.fsutil import write_bytes, write_json
-from hkdeploy.params import DeployParams
 from hkdeploy.platforms.base import Counter
-from hkdeploy.tasks_validate import task_of
+from hkdeploy.validate.tasks import task_of
 
 
 class Backend(ABC):
@@ -157,12 +157,12 @@ def demo(
     labels = params.labels()
     frames: list[dict[str, Any]] = []
     report = export.model_dump(mode="json", by_alias=True)  # extra keys (task) included
-    task = task_of(report)  # segmentation / denoise: hkdeploy.tasks_demo
+    task = task_of(report)  # segmentation / denoise: hkdeploy.demo.tasks
     with cls(params, export, port, board) as be:
         info(f"demo: {len(x)} consecutive frames of test record {record} on {be.label}")
         info(f"demo: latency is {be.counter.label}")
         if task is not None:
-            from hkdeploy.tasks_demo import run_task_demo
+            from hkdeploy.demo.tasks import run_task_demo
 
             task_frames, headline = run_task_demo(params, report, task, be, x, y, record, name)
             return DemoResult(task_frames, headline, params.demo_dir)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hkdeploy.boards import Board
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info
 from hkdeploy.errors import HkDeployError
-from hkdeploy.params import DeployParams
 
 if TYPE_CHECKING:
     from hkdeploy.lab.places import LabPorts
@@ -57,7 +57,7 @@ def run(
 
     ``lab``: acquired labgrid places (their URLs are ``ports``): flash goes through each place's
     exporter host, and validate stops (exit 3) if the coordinator is lost."""
-    from hkdeploy.build import build
+    from hkdeploy.firmware.build import build
     from hkdeploy.platforms import platform_of, target_board
 
     result = RunResult()

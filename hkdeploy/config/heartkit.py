@@ -99,7 +99,7 @@ def is_heartkit_config(data: Any) -> bool:
 
 
 def _norm_format(value: Any) -> str:
-    from hkdeploy.params import _FORMAT_ALIASES
+    from hkdeploy.config.params import _FORMAT_ALIASES
 
     text = str(value).strip().lower()
     return _FORMAT_ALIASES.get(text, text)

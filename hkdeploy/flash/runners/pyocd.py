@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from hkdeploy.flash.runners.base import Runner, RunnerCaps
 from hkdeploy.proc import Command
-from hkdeploy.runners.base import Runner, RunnerCaps
 
 
 class PyOcdRunner(Runner):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hkdeploy.boards import Board
-from hkdeploy.build import current_build
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info
-from hkdeploy.params import DeployParams
+from hkdeploy.firmware.build import current_build
+from hkdeploy.flash.runners import FlashOptions, Runner, RunnerFactory
 from hkdeploy.platforms import platform_of, target_board
 from hkdeploy.proc import Result
-from hkdeploy.runners import FlashOptions, Runner, RunnerFactory
 
 
 @dataclass

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from hkdeploy.errors import DeviceError
+from hkdeploy.flash.runners.base import Runner, RunnerCaps
 from hkdeploy.fsutil import write_text
 from hkdeploy.proc import Command, Result, tail
-from hkdeploy.runners.base import Runner, RunnerCaps
 
 # Lines J-Link Commander prints when something went wrong even if it exits with 0.
 FAILURE_MARKERS = (

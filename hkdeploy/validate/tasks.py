@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hkdeploy import metrics, tasks
-from hkdeploy.params import DeployParams
+from hkdeploy.config.params import DeployParams
 
 
 def task_of(report: dict[str, Any]) -> tasks.Task | None:

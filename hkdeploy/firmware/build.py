@@ -20,11 +20,11 @@ from typing import Any
 
 from hkdeploy import __version__
 from hkdeploy.boards import Board
+from hkdeploy.config.params import DeployParams
 from hkdeploy.console import info
 from hkdeploy.contracts import MODEL_HEADERS, BuildManifest, load_build, load_export
 from hkdeploy.errors import UserError
 from hkdeploy.fsutil import write_json
-from hkdeploy.params import DeployParams
 from hkdeploy.paths import firmware_dir
 from hkdeploy.platforms import platform_of, target_board
 from hkdeploy.proc import Command, run
