@@ -53,14 +53,14 @@ def _open(url: str) -> serial.Serial:
     return serial.Serial(url, 115200, timeout=0.05)
 
 
-def _read_reply(port: serial.Serial, timeout: float = 10.0) -> bytes:
-    """Bytes up to and including an m-ready after which nothing more arrives for 0.2 s."""
+def _read_reply(port: serial.Serial, timeout: float = 10.0, quiet: float = 0.2) -> bytes:
+    """Bytes up to and including an m-ready after which nothing more arrives for ``quiet`` s."""
     buf = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        buf += port.read(4096)
+        buf += port.read(max(1, port.in_waiting))  # returns as soon as something arrived
         if buf.endswith(READY):
-            quiet_until = time.monotonic() + 0.2
+            quiet_until = time.monotonic() + quiet
             while time.monotonic() < quiet_until:
                 more = port.read(4096)
                 if more:
@@ -87,9 +87,9 @@ def _matches(expected: bytes, got: bytes) -> bool:
     return re.fullmatch(pattern, got, re.DOTALL) is not None
 
 
-def _exchange(port: serial.Serial, tx: bytes, expected: bytes) -> bytes:
+def _exchange(port: serial.Serial, tx: bytes, expected: bytes, quiet: float = 0.2) -> bytes:
     port.write(tx)
-    got = _read_reply(port)
+    got = _read_reply(port, quiet=quiet)
     assert _matches(expected, got), f"sent {tx!r}\nexpected {expected!r}\ngot      {got!r}"
     return got
 
@@ -99,7 +99,13 @@ def _load(port: serial.Serial, data: bytes) -> None:
     chunks = [data[i : i + 31] for i in range(0, len(data), 31)]
     for k, chunk in enumerate(chunks):
         last = k == len(chunks) - 1
-        _exchange(port, b"db " + chunk.hex().encode() + b"%", (b"m-load-done\r\n" if last else b"") + READY)
+        # no quiet wait per chunk: anything extra would show in the next reply's exact match
+        _exchange(
+            port,
+            b"db " + chunk.hex().encode() + b"%",
+            (b"m-load-done\r\n" if last else b"") + READY,
+            quiet=0.0,
+        )
 
 
 HELP = (
