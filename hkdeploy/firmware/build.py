@@ -175,12 +175,15 @@ def build(
     return BuildResult(board, out, built.binary, manifest)
 
 
-def stale_reasons(params: DeployParams, board: Board) -> list[str]:
-    """Why the built binary for ``board`` must not be used (empty: it is current)."""
-    out = params.firmware_dir / board.name
+def manifest_stale_reasons(
+    params: DeployParams, out: Path, files: dict[str, bytes], what: str, changed: str
+) -> list[str]:
+    """Why the build in ``out`` must not be used (empty: it is current): no manifest, the binary
+    missing or changed, another model than the current export, or project ``files`` that differ from
+    what it was built from (``what`` names the build, ``changed`` says what the last case means)."""
     manifest = load_build(out)
     if manifest is None:
-        return [f"no build for {board.name} in {out}"]
+        return [f"no {what} in {out}"]
     binary = out / (manifest.binary or "")
     if not manifest.binary or not binary.is_file():
         return [f"the binary {binary} is missing"]
@@ -189,9 +192,20 @@ def stale_reasons(params: DeployParams, board: Board) -> list[str]:
         reasons.append(f"{binary.name} changed after the build")
     if manifest.model_sha256 != load_export(params.export_dir).model.sha256:
         reasons.append("it was built for another model than the current export")
-    if manifest.sources_sha256 != sources_hash(project_files(params, board)):
-        reasons.append("the firmware sources or model headers changed since it was built")
+    if manifest.sources_sha256 != sources_hash(files):
+        reasons.append(changed)
     return reasons
+
+
+def stale_reasons(params: DeployParams, board: Board) -> list[str]:
+    """Why the built binary for ``board`` must not be used (empty: it is current)."""
+    return manifest_stale_reasons(
+        params,
+        params.firmware_dir / board.name,
+        project_files(params, board),
+        f"build for {board.name}",
+        "the firmware sources or model headers changed since it was built",
+    )
 
 
 def current_build(params: DeployParams, board: Board, *, force: bool = False) -> BuildResult:

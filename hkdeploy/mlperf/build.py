@@ -26,6 +26,7 @@ from hkdeploy.firmware.build import (
     _sha256_file,
     binary_sizes,
     firmware_files,
+    manifest_stale_reasons,
     render_project,
     sources_hash,
     tool_version,
@@ -262,21 +263,13 @@ def build_mlperf(
 
 def stale_reasons(params: DeployParams, board: Board) -> list[str]:
     """Why the DUT image for ``board`` must not be used (empty: it is current)."""
-    out = out_dir(params, board)
-    manifest = load_build(out)
-    if manifest is None:
-        return [f"no MLPerf DUT build for {board.name} in {out}"]
-    binary = out / (manifest.binary or "")
-    if not manifest.binary or not binary.is_file():
-        return [f"the binary {binary} is missing"]
-    reasons = []
-    if _sha256_file(binary) != manifest.binary_sha256:
-        reasons.append(f"{binary.name} changed after the build")
-    if manifest.model_sha256 != load_export(params.export_dir).model.sha256:
-        reasons.append("it was built for another model than the current export")
-    if manifest.sources_sha256 != sources_hash(dut_files(params, board)):
-        reasons.append("the firmware sources, model headers or mlperf settings changed since it was built")
-    return reasons
+    return manifest_stale_reasons(
+        params,
+        out_dir(params, board),
+        dut_files(params, board),
+        f"MLPerf DUT build for {board.name}",
+        "the firmware sources, model headers or mlperf settings changed since it was built",
+    )
 
 
 def current_dut_build(params: DeployParams, board: Board, *, force: bool = False) -> BuildResult:
