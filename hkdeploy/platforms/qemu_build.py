@@ -26,6 +26,10 @@ ARM_GXX = "arm-none-eabi-g++"
 ARM_SIZE = "arm-none-eabi-size"
 GCC_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"
 GXX_HINT = "apt-get install libstdc++-arm-none-eabi-newlib (C++ engines need it)"
+COMPILE_HINT = (
+    "the compiler's message is above; a missing TFLM header means the TFLM trees (HK_TFLM_ROOT / "
+    "HK_TFLM_DOWNLOADS) are incomplete, a missing C++ standard header means: " + GXX_HINT
+)
 
 PLATFORM_SOURCES = (
     "platform/qemu/hk_qemu_startup.c",
@@ -196,7 +200,7 @@ def build_commands(
                 ],
                 timeout=timeout,
                 what=f"compiling {src.name} for {m.name}",
-                hint=GXX_HINT if is_cxx else GCC_HINT,
+                hint=COMPILE_HINT if is_cxx else GCC_HINT,
             )
         )
     lib_args = [lib if isinstance(lib, str) else str(lib) for lib in libs]

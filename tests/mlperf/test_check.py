@@ -67,7 +67,7 @@ def test_check_fails_on_a_dut_with_another_name(job: Path, tmp_path: Path) -> No
 @pytest.mark.skipif(
     not os.environ.get("HK_TFLM_ROOT") or shutil.which("qemu-system-arm") is None,
     reason="the emulated Cortex-M builds upstream TFLM from source: set HK_TFLM_ROOT=<tflite-micro> and "
-    "HK_TFLM_DOWNLOADS=<its downloads/> (docs/firmware.md) and apt-get install qemu-system-arm gcc-arm-none-eabi",
+    "HK_TFLM_DOWNLOADS=<its downloads/> (docs/tflm.md) and apt-get install qemu-system-arm gcc-arm-none-eabi",
 )
 def test_build_and_check_pass_on_the_emulated_cortex_m4(job: Path) -> None:
     common = ["-c", str(DEMO), "--job-dir", str(job), "--set", "mlperf.check_size=5"]
