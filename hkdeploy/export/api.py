@@ -463,6 +463,7 @@ def _report_dict(
         "board_fit": fit,
         "test": {
             "frames": results.get("frames", int(np.sum(results["legs"]["tflm"].get("confusion", 0)))),
+            "requested": params.test_size,  # test_size; fewer frames when the data has fewer (warned)
             "class_names": params.labels(),
         },
         "metrics": results["legs"],

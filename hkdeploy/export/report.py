@@ -24,6 +24,12 @@ def render_html(
     v = report["verdict"]
     r.heading("Verdict", "verdict")
     r.verdict(bool(v["passed"]), v["message"])
+    test = report.get("test", {})
+    if test.get("requested") and test.get("frames") is not None and test["frames"] < test["requested"]:
+        r.text(
+            f"test_size asked for {test['requested']} frames; the data has {test['frames']}: every metric "
+            "is over those."
+        )
 
     m = report["model"]
     r.heading("Model", "model")
