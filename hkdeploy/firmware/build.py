@@ -12,6 +12,7 @@ longer matches the export or the sources (stale binary). No TensorFlow here.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from hkdeploy.errors import UserError
 from hkdeploy.fsutil import write_json
 from hkdeploy.paths import firmware_dir
 from hkdeploy.platforms import platform_of, target_board
+from hkdeploy.platforms.base import LINK, FirmwareApp
 from hkdeploy.proc import Command, run
 
 MANIFEST = "build_manifest.json"
@@ -66,9 +68,32 @@ def firmware_files(export_dir: Path, dirs: tuple[str, ...]) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-def project_files(params: DeployParams, board: Board) -> dict[str, bytes]:
-    """Every file of the rendered project for ``board`` (its platform's folders + the export's headers)."""
-    return firmware_files(params.export_dir, platform_of(board).firmware_dirs)
+def project_files(params: DeployParams, board: Board, app: FirmwareApp = LINK) -> dict[str, bytes]:
+    """Every file of the rendered project for ``board`` (its platform's folders, the app's, the
+    export's headers, and the app's baked-in settings: a change there means a rebuild)."""
+    files = firmware_files(params.export_dir, (*platform_of(board).firmware_dirs, *app.extra_dirs))
+    if app.identity:
+        files[f"model/{app.name}.json"] = json.dumps(dict(app.identity), sort_keys=True).encode()
+    return dict(sorted(files.items()))
+
+
+def resolve_app(params: DeployParams, board: Board, app: str | FirmwareApp) -> FirmwareApp:
+    """The firmware app called ``app`` for ``board``: ``link`` (the hkdeploy link) or ``mlperf``."""
+    if isinstance(app, FirmwareApp):
+        return app
+    if app == "link":
+        return LINK
+    if app == "mlperf":
+        from hkdeploy.mlperf.build import mlperf_app
+
+        return mlperf_app(params, board)
+    raise UserError(f"unknown app {app!r}", hint="--app link (the hkdeploy firmware) or --app mlperf")
+
+
+def out_dir(params: DeployParams, board: Board, app: FirmwareApp = LINK) -> Path:
+    """Where a board's build of ``app`` goes: ``job_dir/firmware/<board>`` (``<board>-<app>`` for
+    another app than the link, so both images live side by side)."""
+    return params.firmware_dir / (board.name if app.is_link else f"{board.name}-{app.name}")
 
 
 def sources_hash(files: dict[str, bytes]) -> str:
@@ -122,29 +147,27 @@ def _sha256_file(path: Path) -> str:
 
 
 def build(
-    params: DeployParams, board_name: str | None = None, *, dry_run: bool = False, app: str = "link"
+    params: DeployParams,
+    board_name: str | None = None,
+    *,
+    dry_run: bool = False,
+    app: str | FirmwareApp = "link",
 ) -> BuildResult:
-    """Render and build the firmware for a board with its platform (see the module doc).
-
-    ``app="mlperf"`` builds the MLPerf Tiny DUT image instead (``hkdeploy.mlperf.build``).
+    """Render and build ``app`` (the link firmware, or ``mlperf``: the MLPerf Tiny DUT image) for a
+    board with its platform (see the module doc).
 
     Raises:
-        UserError: no export. ToolError: toolchain/SDK missing or the build failed.
-        CheckFailed: the firmware does not fit the board's MRAM/SRAM.
+        UserError: no export, or an app the board cannot run. ToolError: toolchain/SDK missing or the
+        build failed. CheckFailed: the firmware does not fit the board's MRAM/SRAM.
     """
-    if app == "mlperf":
-        from hkdeploy.mlperf.build import build_mlperf
-
-        return build_mlperf(params, board_name, dry_run=dry_run)
-    if app != "link":
-        raise UserError(f"unknown app {app!r}", hint="--app link (the hkdeploy firmware) or --app mlperf")
     board = target_board(params, board_name)
     platform = platform_of(board)
+    fw_app = resolve_app(params, board, app)
     export = load_export(params.export_dir, headers=True)
     if not dry_run:
         platform.preflight(params, board)
-    out = params.firmware_dir / board.name
-    files = project_files(params, board)
+    out = out_dir(params, board, fw_app)
+    files = project_files(params, board, fw_app)
     src_sha = sources_hash(files)
     build_id = f"hk-{src_sha[:12]}"
     log = params.job_dir / "logs" / "commands.log"
@@ -157,8 +180,10 @@ def build(
         "sources_sha256": src_sha,
         "build_id": build_id,
     }
+    if not fw_app.is_link:
+        manifest.update(app=fw_app.name, **{fw_app.name: dict(fw_app.identity)})
     project = render_project(files, out / "project") if not dry_run else None
-    built = platform.build(params, board, project, out, build_id, dry_run=dry_run, log=log)
+    built = platform.build(params, board, project, out, build_id, dry_run=dry_run, log=log, app=fw_app)
     if dry_run:
         return BuildResult(board, out, built.binary, manifest)
     manifest.update(built.extra, command=built.command, sizes=built.sizes)
@@ -197,39 +222,46 @@ def manifest_stale_reasons(
     return reasons
 
 
-def stale_reasons(params: DeployParams, board: Board) -> list[str]:
-    """Why the built binary for ``board`` must not be used (empty: it is current)."""
+def stale_reasons(params: DeployParams, board: Board, app: FirmwareApp = LINK) -> list[str]:
+    """Why the built binary of ``app`` for ``board`` must not be used (empty: it is current)."""
+    what = "build" if app.is_link else f"{app.label} build"
     return manifest_stale_reasons(
         params,
-        params.firmware_dir / board.name,
-        project_files(params, board),
-        f"build for {board.name}",
-        "the firmware sources or model headers changed since it was built",
+        out_dir(params, board, app),
+        project_files(params, board, app),
+        f"{what} for {board.name}",
+        "the firmware sources or model headers changed since it was built"
+        if app.is_link
+        else f"the firmware sources, model headers or {app.name} settings changed since it was built",
     )
 
 
-def current_build(params: DeployParams, board: Board, *, force: bool = False) -> BuildResult:
-    """The built firmware for ``board`` if it is current (or ``force``).
+def current_build(
+    params: DeployParams, board: Board, *, force: bool = False, app: FirmwareApp = LINK
+) -> BuildResult:
+    """The built ``app`` for ``board`` if it is current (or ``force``).
 
     Raises:
         UserError: missing or stale binary (the reasons and `hkdeploy build` as the fix).
     """
-    out = params.firmware_dir / board.name
-    reasons = stale_reasons(params, board)
+    out = out_dir(params, board, app)
+    reasons = stale_reasons(params, board, app)
     manifest: BuildManifest | None = load_build(out)
     usable = manifest is not None and bool(manifest.binary) and (out / (manifest.binary or "")).is_file()
     if reasons and (not force or not usable):
+        what = "firmware" if app.is_link else app.label
+        cmd = "hkdeploy build" if app.is_link else f"hkdeploy build --app {app.name}"
         raise UserError(
-            f"refusing to use the firmware for {board.name}: " + "; ".join(reasons),
-            hint="run `hkdeploy build` (or `hkdeploy run`)" + ("; --force uses it anyway" if usable else ""),
+            f"refusing to use the {what} for {board.name}: " + "; ".join(reasons),
+            hint=f"run `{cmd}` (or `hkdeploy run`)" + ("; --force uses it anyway" if usable else ""),
         )
     assert manifest is not None and manifest.binary
     return BuildResult(board, out, out / manifest.binary, manifest.model_dump(by_alias=True))
 
 
-def ensure_built(params: DeployParams, board: Board) -> Path:
-    """The binary for ``board`` for the current export, built when missing or stale (platforms that
-    launch their own devices use this)."""
-    if stale_reasons(params, board):
-        return build(params, board.name).binary
-    return current_build(params, board).binary
+def ensure_built(params: DeployParams, board: Board, app: FirmwareApp = LINK) -> Path:
+    """The binary of ``app`` for ``board`` for the current export, built when missing or stale
+    (platforms that launch their own devices use this)."""
+    if stale_reasons(params, board, app):
+        return build(params, board.name, app=app).binary
+    return current_build(params, board, app=app).binary

@@ -47,6 +47,35 @@ class BuiltFirmware:
 
 
 @dataclass(frozen=True)
+class FirmwareApp:
+    """What the firmware runs on top of the engine: the binary link (``LINK``) or another front end
+    (the MLPerf Tiny DUT, ``hkdeploy.mlperf.build.mlperf_app``). Every platform builds any app from
+    these facts, so an app is data, not a second copy of each platform's build.
+
+    ``front_end``: its sources relative to firmware/ (in place of the link core); ``extra_dirs``:
+    firmware/ folders added to the project; ``identity``: settings baked into the image (a change means
+    a rebuild); ``defines``: C macros for gcc-driven builds; ``make_vars``: neuralSPOT make variables
+    (they replace the link firmware's of the same name); ``host_binary``: the virtual EVB's file name.
+    """
+
+    name: str = "link"
+    front_end: tuple[str, ...] = ()
+    extra_dirs: tuple[str, ...] = ()
+    identity: tuple[tuple[str, str | int | bool], ...] = ()
+    defines: tuple[tuple[str, str | int | None], ...] = ()
+    make_vars: tuple[str, ...] = ()
+    host_binary: str = "hk_host"
+    label: str = "firmware"
+
+    @property
+    def is_link(self) -> bool:
+        return self.name == "link"
+
+
+LINK = FirmwareApp()
+
+
+@dataclass(frozen=True)
 class Counter:
     """What the numbers a device reports as cycles and microseconds are.
 
@@ -115,8 +144,9 @@ class Platform(ABC):
         *,
         dry_run: bool,
         log: Path,
+        app: FirmwareApp = LINK,
     ) -> BuiltFirmware:
-        """Build the rendered ``project`` into ``out`` (``project`` is None for a dry run before rendering).
+        """Build the rendered ``project`` of ``app`` into ``out`` (``project`` is None for a dry run before rendering).
 
         Raises:
             ToolError: a tool or SDK is missing (checked before anything is rendered) or the build failed.

@@ -10,6 +10,7 @@ virtual EVB, never as the board's latency.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import sys
 import sysconfig
@@ -20,7 +21,7 @@ from hkdeploy.boards import Board, board_for
 from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import ToolError
 from hkdeploy.link import CORE_SOURCES
-from hkdeploy.platforms.base import BuiltFirmware, Check, Counter, Platform
+from hkdeploy.platforms.base import LINK, BuiltFirmware, Check, Counter, FirmwareApp, Platform
 from hkdeploy.proc import Command, run
 
 HOST_PORT_SOURCES = ("platform/host/hk_host_main.c", "platform/host/hk_engine_host.c", *CORE_SOURCES)
@@ -73,6 +74,10 @@ def build_virtual_evb(
     return binary
 
 
+def _define(name: str, value: str | int | None) -> str:
+    return name if value is None else f"{name}={value}"
+
+
 class HostPlatform(Platform):
     """The virtual EVB."""
 
@@ -109,14 +114,20 @@ class HostPlatform(Platform):
         *,
         dry_run: bool,
         log: Path,
+        app: FirmwareApp = LINK,
     ) -> BuiltFirmware:
         from hkdeploy.firmware.build import binary_sizes, tool_version
 
         project = project or out / "project"
-        binary = out / SIM_BINARY
+        binary = out / app.host_binary
         tmp = binary.with_name(binary.name + ".tmp")
         arena = params.firmware.arena_size
-        cmd = host_port_command(project, tmp, defines=(f"HK_HOST_ARENA_SIZE={arena}u",) if arena else ())
+        defines = tuple(_define(k, v) for k, v in app.defines)
+        defines += (f"HK_HOST_ARENA_SIZE={arena}u",) if arena else ()
+        sources = HOST_PORT_SOURCES if app.is_link else (*HOST_PORT_SOURCES[:2], *app.front_end)
+        cmd = host_port_command(project, tmp, sources=sources, defines=defines)
+        if not app.is_link:
+            cmd = dataclasses.replace(cmd, what=f"the virtual EVB {app.label} build")
         run(cmd, dry_run=dry_run, log=log, echo=False)
         if dry_run:
             return BuiltFirmware(binary, cmd.argv)

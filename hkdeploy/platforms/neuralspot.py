@@ -16,7 +16,7 @@ from pathlib import Path
 from hkdeploy.boards import Board
 from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import CheckFailed, HkDeployError, ToolError, UserError
-from hkdeploy.platforms.base import BuiltFirmware, Check, Counter, Platform, fixed_urls
+from hkdeploy.platforms.base import LINK, BuiltFirmware, Check, Counter, FirmwareApp, Platform, fixed_urls
 from hkdeploy.proc import Command, git_head, run
 
 FIRMWARE_NAME = "hkdeploy_fw"  # the neuralSPOT app's output: build/<FIRMWARE_NAME>.bin/.axf
@@ -111,6 +111,7 @@ class NeuralSpotPlatform(Platform):
         *,
         dry_run: bool,
         log: Path,
+        app: FirmwareApp = LINK,
     ) -> BuiltFirmware:
         from hkdeploy.firmware.build import binary_sizes, tool_version
 
@@ -122,6 +123,10 @@ class NeuralSpotPlatform(Platform):
         project = project or out / "project"
         build_dir = out / "build"
         cmd = neuralspot_command(params, board, project, build_dir, sdk, build_id)
+        if app.make_vars:  # the app's variables replace the link firmware's of the same name
+            names = {v.split("=", 1)[0] for v in app.make_vars}
+            argv = [a for a in cmd.argv if a.split("=", 1)[0] not in names] + list(app.make_vars)
+            cmd = Command(argv, timeout=cmd.timeout, what=f"the neuralSPOT {app.label} build", hint=cmd.hint)
         run(cmd, dry_run=dry_run, log=log, echo=True)
         binary = build_dir / f"{FIRMWARE_NAME}.bin"
         if dry_run:
@@ -138,14 +143,14 @@ class NeuralSpotPlatform(Platform):
         from hkdeploy.console import info
 
         info(
-            f"build: {board.name}: flash {flash_used} B of {board.app_bytes} B, "
+            f"build: {board.name}{'' if app.is_link else f' ({app.label})'}: flash {flash_used} B of {board.app_bytes} B, "
             f"RAM {ram_used} B of {board.sram_bytes} B (text {sizes['text']}, data {sizes['data']}, bss {sizes['bss']})"
         )
         if (board.app_bytes and flash_used > board.app_bytes) or (
             board.sram_bytes and ram_used > board.sram_bytes
         ):
             raise CheckFailed(
-                f"the firmware does not fit {board.name}",
+                f"the {app.label} does not fit {board.name}",
                 hint="use a smaller model or a board with more memory",
             )
         return BuiltFirmware(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from hkdeploy.boards import Board
 from hkdeploy.config.params import DeployParams
 from hkdeploy.errors import ToolError
-from hkdeploy.platforms.base import BuiltFirmware, Check, Counter, Platform
+from hkdeploy.platforms.base import LINK, BuiltFirmware, Check, Counter, FirmwareApp, Platform
 
 if TYPE_CHECKING:
     from hkdeploy.platforms.tflm_lib import TflmTrees
@@ -93,8 +93,10 @@ class QemuPlatform(Platform):
         *,
         dry_run: bool,
         log: Path,
+        app: FirmwareApp = LINK,
     ) -> BuiltFirmware:
         from hkdeploy.firmware.build import tool_version
+        from hkdeploy.link import CORE_SOURCES
         from hkdeploy.platforms.qemu_build import build_qemu_firmware
         from hkdeploy.platforms.tflm_lib import engine_build, export_ops, library_for
 
@@ -108,7 +110,7 @@ class QemuPlatform(Platform):
             raise ToolError(f"board {board.name} has core {board.core}; QEMU builds cortex-m4f or cortex-m55")
         lib = library_for(params, core, ops=export_ops(params.export_dir))
         eng = engine_build(lib, project / "model")
-        defines = dict(eng.defines)
+        defines = {**eng.defines, **dict(app.defines)}
         if params.firmware.arena_size:
             defines["HK_ARENA_SIZE"] = params.firmware.arena_size
         built = build_qemu_firmware(
@@ -122,6 +124,7 @@ class QemuPlatform(Platform):
             board_name=board.name,
             build_id=build_id,
             log=log,
+            core_sources=CORE_SOURCES if app.is_link else app.front_end,
         )
         if board.app_bytes and built.sizes.get("text", 0) + built.sizes.get("data", 0) > board.app_bytes:
             from hkdeploy.errors import CheckFailed
