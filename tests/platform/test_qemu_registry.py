@@ -54,3 +54,26 @@ def test_build_without_tflm_sources_is_exit_4_with_the_hint(
     assert f"cannot build the TFLM engine for {board}" in err and "HK_TFLM_ROOT" in err
     assert "licensed for Ambiq CPUs only" in err
     assert not (job / "firmware" / board / "project").exists()  # nothing rendered before the check
+
+
+def test_dry_run_prints_the_real_compile_and_link_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.test_tflm_lib_unit import make_fake_trees
+
+    tflm, downloads = make_fake_trees(tmp_path / "trees")
+    monkeypatch.setenv("HK_TFLM_ROOT", str(tflm))
+    monkeypatch.setenv("HK_TFLM_DOWNLOADS", str(downloads))
+    job = tmp_path / "job"
+    write_fake_export(job / "export")
+    code = main(["build", "-c", str(DEMO), "--job-dir", str(job), "--board", "qemu_m4", "--dry-run"])
+    out = capsys.readouterr()
+    lines = [ln for ln in (out.out + out.err).splitlines() if ln.startswith("(dry run)")]
+    assert code == 0
+    assert "upstream TFLM for cortex-m4" in lines[0]
+    compiles = [ln for ln in lines if " -c " in ln]
+    assert any("hk_engine_tflm.cc" in ln and f"-isystem {tflm}" in ln for ln in compiles)
+    assert any("hk_link.c" in ln for ln in compiles)  # the link core, not the DUT front end
+    link = lines[-1]
+    assert "-mcpu=cortex-m4" in link and "libtflm.a" in link and "-lm" in link and "hk_qemu.elf" in link
+    assert not (job / "firmware" / "qemu_m4" / "hk_qemu.elf").exists()  # nothing built
