@@ -230,7 +230,10 @@ class TflmRunner:
         try:
             self._it = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
         except RuntimeError as exc:
-            raise UserError(f"TFLM failed to allocate tensors with a {arena_size}-byte arena: {exc}") from exc
+            raise UserError(
+                f"TFLM failed to allocate tensors with a {arena_size}-byte arena: {exc}",
+                hint="the model needs an op TFLM lacks or a larger arena: see the export report's op list",
+            ) from exc
         self.input_details: dict[str, Any] = self._it.get_input_details(0)
         self.output_details: dict[str, Any] = self._it.get_output_details(0)
 

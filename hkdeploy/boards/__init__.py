@@ -112,7 +112,10 @@ def get_board(name_or_path: str | Path) -> Board:
     path = BoardFactory.get(str(name_or_path))
     board = load_board_file(path)
     if board.emulate and not BoardFactory.has(board.emulate):
-        raise UserError(f"board {board.name} emulates unknown board {board.emulate}")
+        raise UserError(
+            f"board {board.name} emulates unknown board {board.emulate}",
+            hint="`hkdeploy boards` lists the boards an emulate: field may name",
+        )
     return board
 
 

@@ -438,7 +438,10 @@ def load_params(
                 sources[f"firmware.{key}"] = "env"
 
     if not isinstance(raw["job_dir"], str | Path):
-        raise ConfigError(f"{where}: job_dir must be a folder path, got {raw['job_dir']!r}")
+        raise ConfigError(
+            f"{where}: job_dir must be a folder path, got {raw['job_dir']!r}",
+            hint='write e.g. "job_dir": "job/my_experiment"',
+        )
     job_path = Path(os.path.expanduser(str(raw["job_dir"])))
     if not job_path.is_absolute():
         job_path = base_of.get("job_dir", Path.cwd()) / job_path

@@ -63,11 +63,13 @@ class NpzDataset(Dataset):
             raise UserError(
                 f"npz dataset {path}: expected x [N, frame] or [N, frame, C] and y [N] (classes), "
                 f"y [N, frame] / [N, frame, C] (segmentation labels or denoise targets), got x {x.shape}, "
-                f"y {y.shape}"
+                f"y {y.shape}",
+                hint="save the arrays with np.savez(path, x=..., y=...) in one of those shapes",
             )
         if not np.issubdtype(y.dtype, np.integer) and not (per_step and np.issubdtype(y.dtype, np.floating)):
             raise UserError(
-                f"npz dataset {path}: y must hold integer labels (or float targets per time step), got {y.dtype}"
+                f"npz dataset {path}: y must hold integer labels (or float targets per time step), got {y.dtype}",
+                hint="store class indices as integers (y.astype(np.int64))",
             )
         return {"x": x, "y": y, "pid": arrays.get(p_key)}
 

@@ -46,5 +46,8 @@ def apply_preprocesses(x: npt.NDArray[np.float32], steps: Sequence[NamedParams])
         try:
             x = np.asarray(fn(x, **step.params), dtype=np.float32)
         except TypeError as exc:
-            raise UserError(f"preprocesses[{i}] ({step.name}): bad params: {exc}") from exc
+            raise UserError(
+                f"preprocesses[{i}] ({step.name}): bad params: {exc}",
+                hint="check preprocesses[].params in the config",
+            ) from exc
     return x

@@ -167,7 +167,8 @@ class SyntheticEcgDataset(Dataset):
         if num_patients < 2 or frames_per_patient < 1 or segment_frames < 1:
             raise UserError(
                 "synthetic dataset needs num_patients >= 2, frames_per_patient >= 1 and segment_frames >= 1, "
-                f"got {num_patients}, {frames_per_patient}, {segment_frames}"
+                f"got {num_patients}, {frames_per_patient}, {segment_frames}",
+                hint="fix the synthetic dataset's params in the config",
             )
         self.num_patients = int(num_patients)
         self.frames_per_patient = int(frames_per_patient)

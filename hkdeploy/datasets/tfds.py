@@ -101,6 +101,9 @@ def load_val_file(path: Path, num_classes: int, frame_size: int) -> DataSplit:
             hint="set frame_size to the frame length HeartKit trained with",
         )
     if len(y_raw) != len(x):
-        raise UserError(f"val_file {path}: {len(x)} frames but {len(y_raw)} labels")
+        raise UserError(
+            f"val_file {path}: {len(x)} frames but {len(y_raw)} labels",
+            hint="save the test set again as (x, y) pairs with tf.data.Dataset.save",
+        )
     y = decode_labels(y_raw, num_classes, tuple(x.shape))
     return DataSplit(x, y, np.arange(len(x), dtype=np.int64))

@@ -167,7 +167,9 @@ def inspect_model(model: bytes) -> ModelInfo:
         graph = m.Subgraphs(0)
         n_ops = graph.OperatorsLength()
     except Exception as exc:  # a corrupt flatbuffer raises anything from struct errors to IndexError
-        raise UserError(f"cannot parse the TFLite model: {exc}") from exc
+        raise UserError(
+            f"cannot parse the TFLite model: {exc}", hint="export again; the .tflite file may be truncated"
+        ) from exc
 
     codes = []
     for i in range(m.OperatorCodesLength()):

@@ -394,7 +394,8 @@ class DeviceClient:
         step = self.max_payload - p.RunRequest.SIZE
         if step < 1:
             raise BadDeviceError(
-                f"{self.url}: negotiated payload {self.max_payload} B leaves no room for data"
+                f"{self.url}: negotiated payload {self.max_payload} B leaves no room for data",
+                hint="flash hkdeploy firmware of this version (hkdeploy run)",
             )
         deadline = time.monotonic() + self.timeouts.command
         offset = 0
@@ -433,18 +434,25 @@ class DeviceClient:
                 self.request(p.MsgType.GET_OUTPUT, p.GetOutputRequest(len(out), room).pack()).payload
             )
             if not more.data:
-                raise DeviceError(f"{self.url}: GET_OUTPUT returned no data at offset {len(out)}")
+                raise DeviceError(
+                    f"{self.url}: GET_OUTPUT returned no data at offset {len(out)}",
+                    hint="reset the device; if it repeats, rebuild and flash (hkdeploy run)",
+                )
             out += more.data
         if len(out) != rsp.output_bytes:
             raise BadDeviceError(
-                f"{self.url}: the output came back with {len(out)} B, not {rsp.output_bytes} B"
+                f"{self.url}: the output came back with {len(out)} B, not {rsp.output_bytes} B",
+                hint="reset the device; if it repeats, rebuild and flash (hkdeploy run)",
             )
         return RunResult(bytes(out), rsp.cycles, rsp.micros)
 
     def perf(self, warmup: int = 5, runs: int = 20) -> p.PerfResponse:
         """Latency of Invoke() on the device's current input (bounded counts)."""
         if not (0 <= warmup <= 100 and 1 <= runs <= 64):
-            raise DeviceError(f"PERF warmup {warmup} / runs {runs} out of range (0..100 / 1..64)")
+            raise DeviceError(
+                f"PERF warmup {warmup} / runs {runs} out of range (0..100 / 1..64)",
+                hint="ask for at most 100 warm-ups and 64 measured runs",
+            )
         timeout = max(self.timeouts.packet, 2.0 + (warmup + runs) * 0.5)
         return p.PerfResponse.unpack(
             self.request(p.MsgType.PERF, p.PerfRequest(warmup, runs).pack(), packet_timeout=timeout).payload

@@ -227,7 +227,10 @@ class _Pipeline:
                 hint="the device is not hkdeploy firmware of this version, or it is confused: reset it",
             )
         if len(rsp.data) < rsp.output_bytes:
-            raise DeviceError(f"{self.dev.url}: RUN answer holds {len(rsp.data)} of {rsp.output_bytes} B")
+            raise DeviceError(
+                f"{self.dev.url}: RUN answer holds {len(rsp.data)} of {rsp.output_bytes} B",
+                hint="set link.window=1 for a device whose output needs more than one packet",
+            )
         self.done[req.index] = RunResult(bytes(rsp.data[: rsp.output_bytes]), rsp.cycles, rsp.micros)
         # the device answers in arrival order: what was sent before this one's try and is still
         # unanswered was lost (the request or its answer): resend it now rather than time out

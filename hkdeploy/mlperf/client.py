@@ -108,7 +108,10 @@ class DutClient:
             DeviceError: a line did not come in time. DutError: the DUT answered ``e-[...]``.
         """
         if len(cmd) > CMD_MAX:
-            raise DeviceError(f"command longer than {CMD_MAX} characters: {cmd[:20]}...")
+            raise DeviceError(
+                f"command longer than {CMD_MAX} characters: {cmd[:20]}...",
+                hint="the runner protocol allows 80 characters: send data in db chunks of 31 bytes",
+            )
         self.write(cmd.encode() + b"%")
         lines: list[str] = []
         while True:
@@ -162,19 +165,28 @@ class DutClient:
             if m:
                 found[m.group(1)] = m.group(2)
         if "model" not in found or "profile" not in found:
-            raise DeviceError(f"the device on {self.url} gave no m-profile/m-model lines")
+            raise DeviceError(
+                f"the device on {self.url} gave no m-profile/m-model lines",
+                hint="is it hkdeploy's DUT image (hkdeploy build --app mlperf, then flash)?",
+            )
         return found["profile"], found["model"]
 
     def load(self, data: bytes, chunk: int = HEX_CHUNK) -> None:
         """``db load N`` and the bytes as hex, ``chunk`` bytes per command (the runner sends 31)."""
         lines = self.command(f"db load {len(data)}")
         if f"m-[Expecting {len(data)} bytes]" not in lines:
-            raise DeviceError(f"unexpected reply to db load: {lines}")
+            raise DeviceError(
+                f"unexpected reply to db load: {lines}",
+                hint="the DUT was built for another model: hkdeploy build --app mlperf, then flash",
+            )
         done = False
         for i in range(0, len(data), chunk):
             done = "m-load-done" in self.command("db " + data[i : i + chunk].hex())
         if not done:
-            raise DeviceError("the DUT did not report m-load-done after the last chunk")
+            raise DeviceError(
+                "the DUT did not report m-load-done after the last chunk",
+                hint="reset the DUT and run mlperf check again",
+            )
 
     def infer(self, iterations: int, warmups: int) -> InferResult:
         lines = self.command(f"infer {iterations} {warmups}", line_timeout=INFER_LINE_TIMEOUT_S)
@@ -198,4 +210,6 @@ def _results(lines: list[str]) -> list[str]:
         m = re.match(r"^m-results-\[([^]]*)\]$", line)
         if m:
             return [v for v in m.group(1).split(",") if v]
-    raise DeviceError("the DUT printed no m-results-[...] line")
+    raise DeviceError(
+        "the DUT printed no m-results-[...] line", hint="reset the DUT and run mlperf check again"
+    )

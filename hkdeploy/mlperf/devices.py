@@ -58,5 +58,7 @@ def render_devices(entries: list[dict[str, Any]]) -> str:
 
 def write_devices(path: Path, name: str, model_id: str, vid: int, pid: int) -> Path:
     if not (0 <= vid <= 0xFFFF and 0 <= pid <= 0xFFFF):
-        raise UserError(f"USB ids out of range: {vid:#x}:{pid:#x}")
+        raise UserError(
+            f"USB ids out of range: {vid:#x}:{pid:#x}", hint="USB vendor and product ids are 0..0xFFFF"
+        )
     return write_text(path, render_devices([device_entry(name, model_id, vid, pid)]))

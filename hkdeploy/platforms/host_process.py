@@ -115,7 +115,9 @@ class HostPort:
     def press_reset(self) -> None:
         """The board's reset button: engine and link restart as after power-on (SIGUSR1)."""
         if self.proc is None:
-            raise DeviceError("the host port is not running")
+            raise DeviceError(
+                "the virtual EVB is not running", hint="start it first (HostPort.start or a with block)"
+            )
         os.kill(self.proc.pid, signal.SIGUSR1)
 
     def stop(self) -> None:

@@ -105,7 +105,10 @@ class QemuPlatform(Platform):
         elf = out / ELF
         core = CORES.get(board.core)
         if core is None:
-            raise ToolError(f"board {board.name} has core {board.core}; QEMU builds cortex-m4f or cortex-m55")
+            raise ToolError(
+                f"board {board.name} has core {board.core}; QEMU builds cortex-m4f or cortex-m55",
+                hint="use qemu_m4 or qemu_m55, or a board file with one of those cores",
+            )
         if dry_run:
             return self._dry_run(params, board, machine, core, project, elf, build_id, log, app)
         lib = library_for(params, core, ops=export_ops(params.export_dir))

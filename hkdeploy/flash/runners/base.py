@@ -88,7 +88,10 @@ class Runner(ABC):
                     hint="leave it out or pick another runner (runner.name: jlink or pyocd)",
                 )
         if not o.reset and not c.reset:
-            raise UserError(f"the {self.name} runner cannot skip the reset")
+            raise UserError(
+                f"the {self.name} runner cannot skip the reset",
+                hint="drop --no-reset, or use a runner that can",
+            )
 
     @property
     def executable(self) -> str:
