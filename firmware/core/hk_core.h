@@ -44,6 +44,12 @@ extern "C" {
 #define HK_PERF_MAX_WARMUP 64u
 #endif
 
+/* Most operators one PROFILE run records (8 bytes of RAM each); op_count still says how many the
+ * model has. */
+#ifndef HK_PROFILE_MAX_OPS
+#define HK_PROFILE_MAX_OPS 256u
+#endif
+
 void hk_core_init(void);
 void hk_core_poll(void);
 

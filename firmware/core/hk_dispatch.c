@@ -1,7 +1,8 @@
 /*
  * hk_dispatch.c - the command layer of the device: HELLO (payload negotiation, device and model
  * description), SET_INPUT / INVOKE / GET_OUTPUT, RUN (chunked input, Invoke(), output), PERF and
- * RESET, on top of the engine API (hk_engine.h). Every error path returns a protocol status.
+ * RESET, PROFILE (per-operator cycles) and TENSOR (an operator's output), on top of the engine API
+ * (hk_engine.h). Every error path returns a protocol status.
  */
 #include <string.h>
 
@@ -17,6 +18,29 @@ _Static_assert(HK_PERF_MAX_WARMUP <= 0xFFFFu, "HK_PERF_MAX_WARMUP");
 /* The engine's last error text (TFLM's message), repeated as a LOG on HELLO while init has failed,
  * so a host that connects after boot still learns why. Engines without one keep this default. */
 __attribute__((weak)) const char *hk_engine_error_text(void) { return NULL; }
+
+/* Engines without a per-operator profile or tensor capture keep these defaults (HELLO's features
+ * say so; the host does not ask). */
+__attribute__((weak)) int32_t hk_engine_profile(hk_op_cycles_t *ops, uint16_t max_ops, uint32_t *total) {
+    (void)ops;
+    (void)max_ops;
+    (void)total;
+    return HK_ENGINE_ERR_UNSUPPORTED;
+}
+
+__attribute__((weak)) int32_t hk_engine_capture(uint16_t op, uint32_t offset, uint8_t *dst, uint32_t *len,
+                                                uint32_t *nbytes, uint16_t *dtype, uint16_t *tensor_index) {
+    (void)op;
+    (void)offset;
+    (void)dst;
+    (void)len;
+    (void)nbytes;
+    (void)dtype;
+    (void)tensor_index;
+    return HK_ENGINE_ERR_UNSUPPORTED;
+}
+_Static_assert(HK_ENGINE_FEATURE_PROFILE == HK_FEATURE_PROFILE && HK_ENGINE_FEATURE_TENSOR == HK_FEATURE_TENSOR,
+               "engine features are the wire's");
 _Static_assert(HK_MAX_DIMS == 6, "hk_wire_tensor_t carries 6 dims");
 _Static_assert(sizeof(hk_hello_rsp_t) <= HK_DEFAULT_PAYLOAD, "HELLO (exempt from negotiation) must fit the default payload");
 
@@ -26,6 +50,9 @@ static uint32_t s_in_received;
 static uint32_t s_last_cycles;
 static uint32_t s_counter_hz; /* hk_platform_counter_hz(), read once per init */
 static int s_reset_pending;
+static hk_op_cycles_t s_profile[HK_PROFILE_MAX_OPS]; /* the last PROFILE run, paged by first_op > 0 */
+static uint16_t s_profile_recorded;                  /* entries of s_profile valid (0: no run yet) */
+static uint32_t s_profile_total;
 
 static void tensor_to_wire(const hk_tensor_info_t *t, hk_wire_tensor_t *w) {
     memset(w, 0, sizeof *w);
@@ -75,6 +102,8 @@ static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_
     rsp.model_size = s_info.model_size;
     rsp.cpu_hz = s_counter_hz;
     rsp.counter_kind = hk_platform_counter_kind();
+    rsp.op_count = s_info.op_count;
+    rsp.features = s_info.features;
     memcpy(rsp.model_sha256, s_info.model_sha256, sizeof rsp.model_sha256);
     tensor_to_wire(&s_info.input, &rsp.input);
     tensor_to_wire(&s_info.output, &rsp.output);
@@ -217,6 +246,85 @@ static uint16_t on_perf(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rs
     return HK_STATUS_OK;
 }
 
+/*
+ * PROFILE: first_op 0 runs one timed Invoke() (the engine times each operator) and keeps the
+ * entries; every request answers as many entries from first_op on as fit the payload.
+ */
+static uint16_t on_profile(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rsp_len) {
+    if (len != sizeof(hk_profile_req_t)) {
+        return HK_STATUS_BAD_REQUEST;
+    }
+    uint16_t first = hk_get_u16(req);
+    if (first == 0u) {
+        uint32_t total = 0u;
+        s_profile_recorded = 0u;
+        int32_t st = hk_engine_profile(s_profile, (uint16_t)HK_PROFILE_MAX_OPS, &total);
+        if (st != HK_ENGINE_OK) {
+            return (uint16_t)st;
+        }
+        hk_link_count_invoke();
+        s_profile_total = total;
+        s_profile_recorded = s_info.op_count < HK_PROFILE_MAX_OPS ? s_info.op_count : (uint16_t)HK_PROFILE_MAX_OPS;
+    } else if (first >= s_profile_recorded) {
+        return HK_STATUS_BAD_REQUEST; /* no run to page through, or past its end */
+    }
+    size_t head = sizeof(hk_profile_rsp_t);
+    size_t fit = (s_payload - head) / sizeof(hk_wire_op_t);
+    size_t n = s_profile_recorded - first;
+    if (n > fit) {
+        n = fit;
+    }
+    hk_put_u16(rsp, s_info.op_count);
+    hk_put_u16(rsp + 2, s_profile_recorded);
+    hk_put_u16(rsp + 4, first);
+    hk_put_u16(rsp + 6, 0u);
+    hk_put_u32(rsp + 8, s_profile_total);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *e = rsp + head + i * sizeof(hk_wire_op_t);
+        hk_put_u16(e, s_profile[first + i].builtin_code);
+        hk_put_u16(e + 2, 0u);
+        hk_put_u32(e + 4, s_profile[first + i].cycles);
+    }
+    *rsp_len = head + n * sizeof(hk_wire_op_t);
+    return HK_STATUS_OK;
+}
+
+/* TENSOR: one Invoke() on the current input; a chunk of an operator's output as it was computed. */
+static uint16_t on_tensor(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rsp_len) {
+    if (len != sizeof(hk_tensor_req_t)) {
+        return HK_STATUS_BAD_REQUEST;
+    }
+    uint32_t offset = hk_get_u32(req);
+    uint16_t op = hk_get_u16(req + 4);
+    uint16_t want = hk_get_u16(req + 6);
+    if (op >= s_info.op_count) {
+        return HK_STATUS_BAD_REQUEST;
+    }
+    size_t head = sizeof(hk_tensor_rsp_t);
+    uint32_t n = (uint32_t)(s_payload - head);
+    if (want < n) {
+        n = want;
+    }
+    uint32_t nbytes = 0u;
+    uint16_t dtype = 0u;
+    uint16_t tensor = 0u;
+    int32_t st = hk_engine_capture(op, offset, rsp + head, &n, &nbytes, &dtype, &tensor);
+    if (st != HK_ENGINE_OK) {
+        return (uint16_t)st;
+    }
+    hk_link_count_invoke();
+    if (offset > nbytes) {
+        return HK_STATUS_BAD_OFFSET;
+    }
+    hk_put_u32(rsp, offset);
+    hk_put_u32(rsp + 4, nbytes);
+    hk_put_u16(rsp + 8, op);
+    hk_put_u16(rsp + 10, tensor);
+    hk_put_u16(rsp + 12, dtype);
+    *rsp_len = head + n;
+    return HK_STATUS_OK;
+}
+
 static uint16_t on_get_output(const uint8_t *req, size_t len, uint8_t *rsp, size_t *rsp_len) {
     if (len != sizeof(hk_get_output_req_t)) {
         return HK_STATUS_BAD_REQUEST;
@@ -263,6 +371,8 @@ uint16_t hk_dispatch(uint8_t type, uint8_t flags, const uint8_t *req, size_t len
     case HK_MSG_GET_OUTPUT:
     case HK_MSG_RUN:
     case HK_MSG_PERF:
+    case HK_MSG_PROFILE:
+    case HK_MSG_TENSOR:
         break;
     default:
         return HK_STATUS_UNKNOWN_TYPE;
@@ -290,6 +400,10 @@ uint16_t hk_dispatch(uint8_t type, uint8_t flags, const uint8_t *req, size_t len
         return on_get_output(req, len, rsp, rsp_len);
     case HK_MSG_RUN:
         return on_run(req, len, flags, rsp, rsp_len);
+    case HK_MSG_PROFILE:
+        return on_profile(req, len, rsp, rsp_len);
+    case HK_MSG_TENSOR:
+        return on_tensor(req, len, rsp, rsp_len);
     default: /* HK_MSG_PERF */
         return on_perf(req, len, rsp, rsp_len);
     }
@@ -310,6 +424,8 @@ void hk_dispatch_init(void) {
     s_in_received = 0u;
     s_last_cycles = 0u;
     s_reset_pending = 0;
+    s_profile_recorded = 0u;
+    s_profile_total = 0u;
     memset(&s_info, 0, sizeof s_info);
     s_counter_hz = hk_platform_counter_hz();
     (void)hk_engine_init(&s_info);

@@ -47,8 +47,19 @@ typedef enum {
     HK_ENGINE_ERR_NOT_READY = 4,        /* init failed earlier; nothing can run */
     HK_ENGINE_ERR_MODEL_TOO_BIG = 5,    /* model does not fit the board's MRAM/flash */
     HK_ENGINE_ERR_ARENA_TOO_BIG = 6,    /* arena does not fit the board's SRAM */
-    HK_ENGINE_ERR_IO = 7                /* host port: could not load the model / runtime */
+    HK_ENGINE_ERR_IO = 7,               /* host port: could not load the model / runtime */
+    HK_ENGINE_ERR_UNSUPPORTED = 8       /* this engine has no per-operator profile / tensor capture */
 } hk_engine_status_t;
+
+/* hk_engine_info_t.features: what the engine can do besides running the model (HELLO reports them). */
+#define HK_ENGINE_FEATURE_PROFILE 0x0001u /* hk_engine_profile() (= HK_FEATURE_PROFILE on the wire) */
+#define HK_ENGINE_FEATURE_TENSOR 0x0002u  /* hk_engine_capture() (= HK_FEATURE_TENSOR) */
+
+/* One operator of a profiled Invoke(). */
+typedef struct {
+    uint16_t builtin_code;       /* TFLite BuiltinOperator */
+    uint32_t cycles;             /* the platform's counter during the operator's Invoke */
+} hk_op_cycles_t;
 
 typedef struct {
     int32_t status;              /* hk_engine_status_t of init (AllocateTensors) */
@@ -59,6 +70,8 @@ typedef struct {
     uint8_t model_sha256[32];    /* SHA-256 of the model flatbuffer, as exported */
     hk_tensor_info_t input;
     hk_tensor_info_t output;
+    uint16_t op_count;           /* operators in the model's main subgraph (0 if unknown) */
+    uint16_t features;           /* HK_ENGINE_FEATURE_* */
 } hk_engine_info_t;
 
 /* Initialise the interpreter (once; again after hk_engine_reset). Fills *info even on failure. */
@@ -74,6 +87,17 @@ const uint8_t *hk_engine_output(void);
  * (hk_platform_cycles(), see hk_platform.h) advanced during Invoke(). The counter's kind and rate
  * are the platform's business: HELLO reports them, the engine does not know them. */
 int32_t hk_engine_invoke(uint32_t *cycles);
+
+/* Run one inference on the current input timing every operator: ops[i] for the first max_ops
+ * operators (in execution order), *total the whole Invoke(). Optional (HK_ENGINE_FEATURE_PROFILE):
+ * the core's weak default answers HK_ENGINE_ERR_UNSUPPORTED. */
+int32_t hk_engine_profile(hk_op_cycles_t *ops, uint16_t max_ops, uint32_t *total);
+
+/* Run one inference on the current input and copy bytes [offset, offset + *len) of operator op's
+ * first output tensor into dst while it is alive (*len is cut to the tensor's end). *nbytes, *dtype
+ * and *tensor_index describe the tensor. Optional (HK_ENGINE_FEATURE_TENSOR), default unsupported. */
+int32_t hk_engine_capture(uint16_t op, uint32_t offset, uint8_t *dst, uint32_t *len, uint32_t *nbytes,
+                          uint16_t *dtype, uint16_t *tensor_index);
 
 /* Tear down and re-initialise state (RESET command). */
 void hk_engine_reset(void);

@@ -17,16 +17,26 @@
  * hk_engine_error_text() (HELLO repeats it); when an
  * allocation fails, arena_used reports at least the bytes needed: arena_size + the shortfall TFLM
  * names ("missing: N"), rounded up to 16 (TFLM uses the arena in 16-byte aligned units).
+ *
+ * Per-operator profile and tensor capture (PROFILE / TENSOR): the interpreter gets the model's op
+ * resolver through HookedResolver, which hands out a copy of each registration whose invoke is a
+ * trampoline (one per op kind, so each knows the real kernel). A trampoline counts the operators of
+ * an Invoke(); when a profile is being taken it times the real kernel with hk_platform_cycles(), and
+ * when an operator's output is wanted it copies it out right after that operator ran (TFLM reuses
+ * activation memory, so afterwards it is gone; no preserve-all-tensors arena needed). Outside a
+ * PROFILE / TENSOR request a trampoline adds a call and a test per operator.
  */
 #include <new>
 #include <stdint.h>
 #include <string.h>
 
 #include "tensorflow/lite/micro/arena_allocator/single_arena_buffer_allocator.h"
+#include "tensorflow/lite/micro/memory_helpers.h"
 #include "tensorflow/lite/micro/memory_planner/greedy_memory_planner.h"
 #include "tensorflow/lite/micro/micro_allocator.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#include "tensorflow/lite/micro/micro_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
 #include "../core/hk_platform.h"
@@ -37,6 +47,9 @@
 
 #ifndef HK_ARENA_SIZE
 #define HK_ARENA_SIZE HK_MODEL_ARENA_SIZE
+#endif
+#ifndef HK_MODEL_OP_COUNT
+#error "model_ops.h defines no HK_MODEL_OP_COUNT (the op kinds it registers): re-run hkdeploy export"
 #endif
 
 #if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
@@ -71,6 +84,127 @@ constexpr uint32_t k_tflm_floor =
     static_cast<uint32_t>(sizeof(tflite::SingleArenaBufferAllocator) + sizeof(tflite::GreedyMemoryPlanner) +
                           sizeof(tflite::MicroAllocator) + 4u * 16u /* 16-byte alignment of each + the arena */);
 alignas(16) uint8_t s_input_copy[HK_MODEL_INPUT_BYTES]; /* the input the host sent, kept intact */
+
+/* -- per-operator hooks (PROFILE / TENSOR) -------------------------------------------------------- */
+using InvokeFn = TfLiteStatus (*)(TfLiteContext *, TfLiteNode *);
+constexpr unsigned k_kinds = HK_MODEL_OP_COUNT; /* one trampoline per op kind the resolver holds */
+TFLMRegistration s_hooked[k_kinds];
+const TFLMRegistration *s_real[k_kinds];
+unsigned s_hooked_n = 0u;
+bool s_hooks_ok = true;          /* every registration handed out was hooked */
+uint16_t s_op_count = 0u;        /* operators of the main subgraph */
+uint32_t s_op_index = 0u;        /* operators run so far in this Invoke() */
+
+struct Trace {                   /* what the current Invoke() records (nothing outside a request) */
+    hk_op_cycles_t *ops = nullptr;
+    uint16_t max_ops = 0u;
+    int32_t capture_op = -1;
+    uint32_t offset = 0u;
+    uint8_t *dst = nullptr;
+    uint32_t len = 0u;           /* in: room; out: bytes copied */
+    uint32_t nbytes = 0u;
+    uint16_t dtype = 0u;
+    uint16_t tensor = 0u;
+    bool captured = false;
+};
+Trace s_trace;
+
+uint16_t wire_dtype(TfLiteType type) {
+    return static_cast<uint16_t>(type == kTfLiteInt8      ? HK_DTYPE_INT8
+                                 : type == kTfLiteUInt8   ? HK_DTYPE_UINT8
+                                 : type == kTfLiteInt16   ? HK_DTYPE_INT16
+                                 : type == kTfLiteInt32   ? HK_DTYPE_INT32
+                                 : type == kTfLiteFloat16 ? HK_DTYPE_FLOAT16
+                                                          : HK_DTYPE_FLOAT32);
+}
+
+void capture_output(TfLiteContext *ctx, TfLiteNode *node) {
+    if (node->outputs == nullptr || node->outputs->size < 1) {
+        return;
+    }
+    const int index = node->outputs->data[0];
+    TfLiteEvalTensor *t = ctx->GetEvalTensor(ctx, index);
+    size_t bytes = 0u;
+    if (t == nullptr || tflite::TfLiteEvalTensorByteLength(t, &bytes) != kTfLiteOk) {
+        return;
+    }
+    s_trace.nbytes = static_cast<uint32_t>(bytes);
+    s_trace.dtype = wire_dtype(t->type);
+    s_trace.tensor = static_cast<uint16_t>(index);
+    uint32_t n = s_trace.offset < s_trace.nbytes ? s_trace.nbytes - s_trace.offset : 0u;
+    if (n > s_trace.len) {
+        n = s_trace.len;
+    }
+    memcpy(s_trace.dst, static_cast<const uint8_t *>(t->data.data) + s_trace.offset, n);
+    s_trace.len = n;
+    s_trace.captured = true;
+}
+
+template <unsigned K> TfLiteStatus hooked_invoke(TfLiteContext *ctx, TfLiteNode *node) {
+    const uint32_t i = s_op_index++;
+    if (s_trace.ops == nullptr && s_trace.capture_op < 0) {
+        return s_real[K]->invoke(ctx, node);
+    }
+    const uint32_t start = hk_platform_cycles();
+    const TfLiteStatus st = s_real[K]->invoke(ctx, node);
+    const uint32_t cycles = hk_platform_cycles() - start;
+    if (s_trace.ops != nullptr && i < s_trace.max_ops) {
+        s_trace.ops[i].builtin_code = static_cast<uint16_t>(s_real[K]->builtin_code);
+        s_trace.ops[i].cycles = cycles;
+    }
+    if (static_cast<int32_t>(i) == s_trace.capture_op && st == kTfLiteOk) {
+        capture_output(ctx, node);
+    }
+    return st;
+}
+
+/* hooked_invoke<0> ... hooked_invoke<k_kinds - 1>, without <utility> */
+template <unsigned... K> struct Seq {};
+template <unsigned N, unsigned... K> struct MakeSeq : MakeSeq<N - 1u, N - 1u, K...> {};
+template <unsigned... K> struct MakeSeq<0u, K...> {
+    using type = Seq<K...>;
+};
+template <unsigned... K> struct Hooks {
+    static constexpr InvokeFn table[sizeof...(K)] = {&hooked_invoke<K>...};
+};
+template <unsigned... K> constexpr InvokeFn Hooks<K...>::table[sizeof...(K)];
+template <unsigned... K> constexpr const InvokeFn *hooks_of(Seq<K...>) { return Hooks<K...>::table; }
+const InvokeFn *const k_hooks = hooks_of(typename MakeSeq<k_kinds>::type{});
+
+/* The model's resolver as the interpreter sees it: the same kernels, each invoke behind a trampoline. */
+class HookedResolver : public tflite::MicroOpResolver {
+  public:
+    explicit HookedResolver(const tflite::MicroOpResolver &inner) : inner_(inner) {}
+    const TFLMRegistration *FindOp(tflite::BuiltinOperator op) const override { return hook(inner_.FindOp(op)); }
+    const TFLMRegistration *FindOp(const char *op) const override { return hook(inner_.FindOp(op)); }
+    tflite::TfLiteBridgeBuiltinParseFunction GetOpDataParser(tflite::BuiltinOperator op) const override {
+        return inner_.GetOpDataParser(op);
+    }
+
+  private:
+    static const TFLMRegistration *hook(const TFLMRegistration *real) {
+        if (real == nullptr || real->invoke == nullptr) {
+            return real;
+        }
+        for (unsigned k = 0u; k < s_hooked_n; k++) {
+            if (s_real[k] == real) {
+                return &s_hooked[k];
+            }
+        }
+        if (s_hooked_n == k_kinds) { /* more kinds than the resolver registered: cannot happen, but */
+            s_hooks_ok = false;      /* then operator indices would be wrong: no PROFILE / TENSOR */
+            return real;
+        }
+        const unsigned k = s_hooked_n++;
+        s_real[k] = real;
+        s_hooked[k] = *real;
+        s_hooked[k].invoke = k_hooks[k];
+        return &s_hooked[k];
+    }
+    const tflite::MicroOpResolver &inner_;
+};
+alignas(HookedResolver) uint8_t s_hooked_resolver_mem[sizeof(HookedResolver)];
+HookedResolver *s_hooked_resolver = nullptr;
 
 #if defined(HK_TFLM_LOG_CALLBACK) && HK_TFLM_LOG_CALLBACK
 #define HK_LOG_LINE 160u
@@ -153,10 +287,18 @@ void teardown() {
         s_interp->~MicroInterpreter();
         s_interp = nullptr;
     }
+    if (s_hooked_resolver != nullptr) {
+        s_hooked_resolver->~HookedResolver();
+        s_hooked_resolver = nullptr;
+    }
     if (s_resolver != nullptr) {
         s_resolver->~HkModelOpResolver();
         s_resolver = nullptr;
     }
+    s_hooked_n = 0u;
+    s_hooks_ok = true;
+    s_op_count = 0u;
+    s_trace = Trace();
     s_input = s_output = nullptr;
     s_status = HK_ENGINE_ERR_NOT_READY;
 }
@@ -191,7 +333,8 @@ extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
         s_status = info->status = HK_ENGINE_ERR_ALLOCATE;
         return s_status;
     }
-    s_interp = new (s_interp_mem) tflite::MicroInterpreter(model, *s_resolver, s_arena, HK_ARENA_SIZE);
+    s_hooked_resolver = new (s_hooked_resolver_mem) HookedResolver(*s_resolver);
+    s_interp = new (s_interp_mem) tflite::MicroInterpreter(model, *s_hooked_resolver, s_arena, HK_ARENA_SIZE);
     if (s_interp->AllocateTensors() != kTfLiteOk) {
         /* arena too small or an op missing: report how much was needed so far */
         info->arena_used = static_cast<uint32_t>(s_interp->arena_used_bytes());
@@ -215,6 +358,13 @@ extern "C" int32_t hk_engine_init(hk_engine_info_t *info) {
     fill_tensor(&info->input, s_input);
     fill_tensor(&info->output, s_output);
     info->arena_used = static_cast<uint32_t>(s_interp->arena_used_bytes());
+    s_op_count = static_cast<uint16_t>(model->subgraphs()->Get(0)->operators()->size());
+    info->op_count = s_op_count;
+    /* operator indices count the main subgraph's operators: a model with more subgraphs (IF, WHILE)
+     * would count theirs too */
+    if (s_hooks_ok && model->subgraphs()->size() == 1u) {
+        info->features = HK_ENGINE_FEATURE_PROFILE | HK_ENGINE_FEATURE_TENSOR;
+    }
     s_status = info->status = HK_ENGINE_OK;
     return s_status;
 }
@@ -240,10 +390,66 @@ extern "C" int32_t hk_engine_invoke(uint32_t *cycles) {
         return HK_ENGINE_ERR_NOT_READY;
     }
     memcpy(s_input->data.uint8, s_input_copy, HK_MODEL_INPUT_BYTES); /* Invoke() clobbers it */
+    s_op_index = 0u;
     const uint32_t start = hk_platform_cycles();
     const TfLiteStatus st = s_interp->Invoke();
     *cycles = hk_platform_cycles() - start; /* unsigned wrap-around gives the right difference */
     return st == kTfLiteOk ? HK_ENGINE_OK : HK_ENGINE_ERR_INVOKE;
+}
+
+namespace {
+/* One Invoke() with s_trace armed as `armed`; s_trace is disarmed afterwards whatever happened and
+ * what it recorded is returned in *done. */
+int32_t traced_invoke(const Trace &armed, uint32_t *cycles, Trace *done) {
+    s_trace = armed;
+    const int32_t st = hk_engine_invoke(cycles);
+    *done = s_trace;
+    s_trace = Trace();
+    if (st != HK_ENGINE_OK) {
+        return st;
+    }
+    return s_op_index == s_op_count ? HK_ENGINE_OK : HK_ENGINE_ERR_UNSUPPORTED; /* another subgraph ran */
+}
+} // namespace
+
+extern "C" int32_t hk_engine_profile(hk_op_cycles_t *ops, uint16_t max_ops, uint32_t *total) {
+    if (s_status != HK_ENGINE_OK) {
+        return HK_ENGINE_ERR_NOT_READY;
+    }
+    Trace armed;
+    armed.ops = ops;
+    armed.max_ops = max_ops;
+    Trace done;
+    return traced_invoke(armed, total, &done);
+}
+
+extern "C" int32_t hk_engine_capture(uint16_t op, uint32_t offset, uint8_t *dst, uint32_t *len, uint32_t *nbytes,
+                                     uint16_t *dtype, uint16_t *tensor_index) {
+    if (s_status != HK_ENGINE_OK) {
+        return HK_ENGINE_ERR_NOT_READY;
+    }
+    if (op >= s_op_count) {
+        return HK_ENGINE_ERR_UNSUPPORTED;
+    }
+    Trace armed;
+    armed.capture_op = op;
+    armed.offset = offset;
+    armed.dst = dst;
+    armed.len = *len;
+    Trace done;
+    uint32_t cycles = 0u;
+    const int32_t st = traced_invoke(armed, &cycles, &done);
+    if (st != HK_ENGINE_OK) {
+        return st;
+    }
+    if (!done.captured) {
+        return HK_ENGINE_ERR_UNSUPPORTED; /* the operator has no output tensor the engine can read */
+    }
+    *len = done.len;
+    *nbytes = done.nbytes;
+    *dtype = done.dtype;
+    *tensor_index = done.tensor;
+    return HK_ENGINE_OK;
 }
 
 extern "C" void hk_engine_reset(void) { teardown(); }

@@ -1,5 +1,5 @@
 /*
- * hk_protocol.h - the hkdeploy wire protocol, version 2.
+ * hk_protocol.h - the hkdeploy wire protocol, version 3.
  * GENERATED from firmware/protocol/spec.yaml by `python -m tools.gen_protocol` -- do not edit.
  *
  * Packet on the wire: COBS(header + payload + crc32) followed by the delimiter 0x00.
@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define HK_PROTOCOL_VERSION 2u
+#define HK_PROTOCOL_VERSION 3u
 #define HK_DELIMITER 0x00u
 #define HK_HEADER_SIZE 8u
 #define HK_CRC_SIZE 4u
@@ -27,6 +27,8 @@
 #define HK_MSG_RESET 0x07u /* Soft reset: the device answers, then re-initialises its engine and link state. */
 #define HK_MSG_LOG 0x08u /* Device text (EVENT flag, seq 0), e.g. TFLM error messages. */
 #define HK_MSG_STATS 0x09u /* The link core's counters since power-on (a RESET keeps them): how many frames, retries and Invoke() calls the device saw. */
+#define HK_MSG_PROFILE 0x0Au /* Per-operator cycles of one Invoke() on the current input. first_op 0 runs it and answers the first entries; first_op > 0 pages through that run's entries. */
+#define HK_MSG_TENSOR 0x0Bu /* Run Invoke() on the current input and answer a chunk of operator op_index's first output tensor (for the per-layer diff). */
 #define HK_MSG_NACK 0x7Fu /* The device could not accept a packet; status says why. seq echoes the request when known. */
 
 /* Header flags */
@@ -34,6 +36,10 @@
 #define HK_FLAG_MORE 0x02u /* more chunks of this tensor follow */
 #define HK_FLAG_EVENT 0x04u /* unsolicited device -> host packet (LOG); seq 0 */
 #define HK_FLAG_RETRY 0x08u /* host retransmission of a request (same seq): answer from the cache */
+
+/* HELLO features: what the engine can do besides running the model */
+#define HK_FEATURE_PROFILE 0x0001u /* PROFILE: per-operator cycles of one Invoke() */
+#define HK_FEATURE_TENSOR 0x0002u /* TENSOR: an operator's output tensor, for the per-layer diff */
 
 /* Status codes (texts and hints live on the host) */
 #define HK_STATUS_OK 0u
@@ -44,6 +50,7 @@
 #define HK_STATUS_ENGINE_MODEL_TOO_BIG 5u
 #define HK_STATUS_ENGINE_ARENA_TOO_BIG 6u
 #define HK_STATUS_ENGINE_IO 7u
+#define HK_STATUS_ENGINE_UNSUPPORTED 8u
 #define HK_STATUS_BAD_CRC 16u
 #define HK_STATUS_BAD_LENGTH 17u
 #define HK_STATUS_UNKNOWN_TYPE 18u
@@ -67,6 +74,14 @@ typedef struct HK_PACKED {
     uint16_t length;
 } hk_header_t;
 _Static_assert(sizeof(hk_header_t) == 8, "hk_header_t size");
+
+/* One operator of a PROFILE answer. */
+typedef struct HK_PACKED {
+    uint16_t builtin_code; /* TFLite BuiltinOperator of the operator */
+    uint16_t reserved;
+    uint32_t cycles; /* what the platform's counter advanced during the operator's Invoke */
+} hk_wire_op_t;
+_Static_assert(sizeof(hk_wire_op_t) == 8, "hk_wire_op_t size");
 
 /* A tensor as HELLO describes it. */
 typedef struct HK_PACKED {
@@ -103,8 +118,10 @@ typedef struct HK_PACKED {
     char board[24];
     char build_id[24];
     uint16_t counter_kind; /* what cycles count (hk_platform.h hk_counter_kind_t): 0 none, 1 MCU core cycles, 2 host nanoseconds (virtual EVB), 3 SysTick ticks of an emulated Cortex-M (QEMU -icount) */
+    uint16_t op_count; /* operators in the model's main subgraph (0 if the engine did not initialise) */
+    uint16_t features; /* what the engine can do besides running the model: bit 0 PROFILE, bit 1 TENSOR */
 } hk_hello_rsp_t;
-_Static_assert(sizeof(hk_hello_rsp_t) == 186, "hk_hello_rsp_t size");
+_Static_assert(sizeof(hk_hello_rsp_t) == 190, "hk_hello_rsp_t size");
 
 /* SET_INPUT request (followed by data: variable length) */
 typedef struct HK_PACKED {
@@ -183,5 +200,39 @@ typedef struct HK_PACKED {
     uint32_t inits; /* link core initialisations: 1 after power-on, +1 per RESET */
 } hk_stats_rsp_t;
 _Static_assert(sizeof(hk_stats_rsp_t) == 24, "hk_stats_rsp_t size");
+
+/* PROFILE request */
+typedef struct HK_PACKED {
+    uint16_t first_op;
+} hk_profile_req_t;
+_Static_assert(sizeof(hk_profile_req_t) == 2, "hk_profile_req_t size");
+
+/* PROFILE response (followed by data: variable length) */
+typedef struct HK_PACKED {
+    uint16_t op_count; /* operators in the model */
+    uint16_t recorded; /* operators timed (the device keeps at most HK_PROFILE_MAX_OPS) */
+    uint16_t first_op; /* index of the first entry in data */
+    uint16_t reserved;
+    uint32_t cycles_total; /* the whole Invoke() (the entries' sum plus the interpreter's own work) */
+} hk_profile_rsp_t;
+_Static_assert(sizeof(hk_profile_rsp_t) == 12, "hk_profile_rsp_t size");
+
+/* TENSOR request */
+typedef struct HK_PACKED {
+    uint32_t offset;
+    uint16_t op_index;
+    uint16_t length; /* bytes wanted (cut to the payload and to the tensor's end) */
+} hk_tensor_req_t;
+_Static_assert(sizeof(hk_tensor_req_t) == 8, "hk_tensor_req_t size");
+
+/* TENSOR response (followed by data: variable length) */
+typedef struct HK_PACKED {
+    uint32_t offset;
+    uint32_t nbytes; /* size of the whole tensor */
+    uint16_t op_index;
+    uint16_t tensor_index; /* the tensor's index in the model's subgraph */
+    uint16_t dtype; /* TFLite TensorType */
+} hk_tensor_rsp_t;
+_Static_assert(sizeof(hk_tensor_rsp_t) == 14, "hk_tensor_rsp_t size");
 
 #endif /* HK_PROTOCOL_H */

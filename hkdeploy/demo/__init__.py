@@ -93,7 +93,9 @@ class LinkBackend(Backend):
         )
         self.dev = self.stack.enter_context(connect(params, urls[0]))
         hello = self.dev.check_ready(self.export.sha256)
-        self.counter = counter_from_hello(hello.counter_kind, hello.board, platform_of(board).counter(board))
+        self.counter = counter_from_hello(
+            hello.counter_kind, hello.board, platform_of(board).counter(board), hello.cpu_hz
+        )
         self.label = f"{hello.board} over {urls[0]}"
         self.dtype = np.dtype(self.export.model.output.dtype)
         return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import struct
 import threading
 import time
 from collections import deque
@@ -70,6 +71,9 @@ def check_hello(info: p.HelloResponse, host_max_payload: int, url: str) -> None:
         problems.append(f"max_payload {info.max_payload} (must be {p.MIN_PAYLOAD}..{host_max_payload})")
     if info.rx_credits < 1:
         problems.append(f"rx_credits {info.rx_credits} (must be >= 1)")
+    known = int(p.Feature.PROFILE | p.Feature.TENSOR)
+    if info.features & ~known or (info.features and not info.op_count):
+        problems.append(f"features 0x{info.features:04x} with op_count {info.op_count}")
     if info.arena_size > MAX_ARENA_BYTES or info.arena_used > max(info.arena_size, MAX_ARENA_BYTES):
         problems.append(f"arena_size {info.arena_size} / arena_used {info.arena_used}")
     for name, t in (("input", info.input), ("output", info.output)):
@@ -105,6 +109,34 @@ class Timeouts:
     packet: float = 1.0
     command: float = 30.0
     retries: int = 3
+
+
+@dataclass(frozen=True)
+class OpCycles:
+    """One operator of a profiled Invoke() (in execution order)."""
+
+    index: int
+    builtin_code: int
+    cycles: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A PROFILE answer: per-operator counts of one Invoke() and the whole Invoke()'s."""
+
+    op_count: int
+    ops: list[OpCycles]
+    cycles_total: int
+
+
+@dataclass(frozen=True)
+class CapturedTensor:
+    """An operator's first output as the device computed it (TENSOR)."""
+
+    op_index: int
+    tensor_index: int
+    dtype: int
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -457,6 +489,105 @@ class DeviceClient:
         return p.PerfResponse.unpack(
             self.request(p.MsgType.PERF, p.PerfRequest(warmup, runs).pack(), packet_timeout=timeout).payload
         )
+
+    def features(self) -> p.Feature:
+        """HELLO's feature bits (p.Feature); 0 before HELLO."""
+        return p.Feature(self.info.features) if self.info is not None else p.Feature.NONE
+
+    def set_input(self, frame: bytes) -> None:
+        """Write the input tensor (SET_INPUT chunks) without running it: for INVOKE, PERF, PROFILE, TENSOR."""
+        info = self.info
+        if info is not None and len(frame) != info.input.nbytes:
+            raise DeviceError(
+                f"{self.url}: the frame has {len(frame)} B but the device's input takes {info.input.nbytes} B",
+                hint="the firmware was built for another model: hkdeploy build && hkdeploy flash",
+            )
+        step = self.max_payload - p.SetInputRequest.SIZE
+        for offset in range(0, len(frame), step):
+            chunk = frame[offset : offset + step]
+            last = offset + len(chunk) >= len(frame)
+            self.request(
+                p.MsgType.SET_INPUT, p.SetInputRequest(offset, chunk).pack(), flags=0 if last else p.Flag.MORE
+            )
+
+    def profile(self) -> Profile:
+        """Per-operator counts of one Invoke() on the current input (PROFILE, paged).
+
+        Raises:
+            DeviceStatusError: the engine cannot profile (status ENGINE_UNSUPPORTED).
+            BadDeviceError: the pages do not add up.
+        """
+        timeout = max(self.timeouts.packet, 5.0)
+        first = p.ProfileResponse.unpack(
+            self.request(p.MsgType.PROFILE, p.ProfileRequest(0).pack(), packet_timeout=timeout).payload
+        )
+        rsp, entries = first, bytearray()
+        while True:
+            if rsp.first_op != len(entries) // p.WireOp.SIZE or len(rsp.data) % p.WireOp.SIZE:
+                raise BadDeviceError(
+                    f"{self.url}: PROFILE page at operator {rsp.first_op} with {len(rsp.data)} B does not "
+                    "follow the previous one",
+                    hint="reset the device; if it repeats, rebuild and flash (hkdeploy run)",
+                )
+            entries += rsp.data
+            got = len(entries) // p.WireOp.SIZE
+            if got >= first.recorded or not rsp.data:
+                break
+            rsp = p.ProfileResponse.unpack(
+                self.request(p.MsgType.PROFILE, p.ProfileRequest(got).pack()).payload
+            )
+        if got != first.recorded or first.recorded > first.op_count:
+            raise BadDeviceError(
+                f"{self.url}: PROFILE gave {got} entries; it said {first.recorded} of {first.op_count} operators",
+                hint="reset the device; if it repeats, rebuild and flash (hkdeploy run)",
+            )
+        ops = [
+            OpCycles(i, code, cycles)
+            for i, (code, _, cycles) in enumerate(struct.iter_unpack(p.WireOp.FORMAT, bytes(entries)))
+        ]
+        return Profile(first.op_count, ops, first.cycles_total)
+
+    def tensor(self, op_index: int) -> CapturedTensor:
+        """Operator ``op_index``'s first output on the current input (TENSOR chunks; one Invoke() each)."""
+        deadline = time.monotonic() + self.timeouts.command
+        timeout = max(self.timeouts.packet, 5.0)
+        room = self.max_payload - p.TensorResponse.SIZE
+        data = bytearray()
+        nbytes: int | None = None
+        while nbytes is None or len(data) < nbytes:
+            if time.monotonic() > deadline:
+                raise NoAnswerError(
+                    f"TENSOR on {self.url} took longer than link.command_timeout ({self.timeouts.command} s)",
+                    "too slow",
+                    hint="raise link.command_timeout for a slow link, or check the device",
+                )
+            rsp = p.TensorResponse.unpack(
+                self.request(
+                    p.MsgType.TENSOR,
+                    p.TensorRequest(len(data), op_index, room).pack(),
+                    packet_timeout=timeout,
+                ).payload
+            )
+            if rsp.op_index != op_index or rsp.offset != len(data) or rsp.nbytes > MAX_TENSOR_BYTES:
+                raise BadDeviceError(
+                    f"{self.url}: TENSOR answered operator {rsp.op_index} at offset {rsp.offset} "
+                    f"({rsp.nbytes} B); asked operator {op_index} at {len(data)}",
+                    hint="reset the device; if it repeats, rebuild and flash (hkdeploy run)",
+                )
+            if nbytes is not None and rsp.nbytes != nbytes:
+                raise BadDeviceError(
+                    f"{self.url}: TENSOR of operator {op_index} changed size ({nbytes} -> {rsp.nbytes} B)",
+                    hint="reset the device; if it repeats, rebuild and flash (hkdeploy run)",
+                )
+            nbytes = rsp.nbytes
+            if not rsp.data and len(data) < nbytes:
+                raise BadDeviceError(
+                    f"{self.url}: TENSOR of operator {op_index} returned no data at offset {len(data)}",
+                    hint="reset the device; if it repeats, rebuild and flash (hkdeploy run)",
+                )
+            data += rsp.data
+            tensor_index, dtype = rsp.tensor_index, rsp.dtype
+        return CapturedTensor(op_index, tensor_index, dtype, bytes(data[:nbytes]))
 
     def reset(self) -> None:
         """Soft reset; the next command must be HELLO."""

@@ -1,4 +1,4 @@
-"""The hkdeploy wire protocol, version 2: constants, status codes and message layouts.
+"""The hkdeploy wire protocol, version 3: constants, status codes and message layouts.
 
 GENERATED from firmware/protocol/spec.yaml by ``python -m tools.gen_protocol`` -- do not edit.
 All integers are little-endian.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 DELIMITER = 0
 HEADER_FORMAT = "<BBHHH"
 HEADER_SIZE = 8
@@ -33,6 +33,8 @@ class MsgType(IntEnum):
     RESET = 0x07  # Soft reset: the device answers, then re-initialises its engine and link state.
     LOG = 0x08  # Device text (EVENT flag, seq 0), e.g. TFLM error messages.
     STATS = 0x09  # The link core's counters since power-on (a RESET keeps them): how many frames, retries and Invoke() calls the device saw.
+    PROFILE = 0x0A  # Per-operator cycles of one Invoke() on the current input. first_op 0 runs it and answers the first entries; first_op > 0 pages through that run's entries.
+    TENSOR = 0x0B  # Run Invoke() on the current input and answer a chunk of operator op_index's first output tensor (for the per-layer diff).
     NACK = 0x7F  # The device could not accept a packet; status says why. seq echoes the request when known.
 
 
@@ -46,6 +48,14 @@ class Flag(IntFlag):
     RETRY = 0x08  # host retransmission of a request (same seq): answer from the cache
 
 
+class Feature(IntFlag):
+    """HELLO's ``features``: what the engine can do besides running the model."""
+
+    NONE = 0
+    PROFILE = 0x0001  # PROFILE: per-operator cycles of one Invoke()
+    TENSOR = 0x0002  # TENSOR: an operator's output tensor, for the per-layer diff
+
+
 class Status(IntEnum):
     """Status codes (engine statuses keep their hk_engine.h numbers)."""
 
@@ -57,6 +67,7 @@ class Status(IntEnum):
     ENGINE_MODEL_TOO_BIG = 5
     ENGINE_ARENA_TOO_BIG = 6
     ENGINE_IO = 7
+    ENGINE_UNSUPPORTED = 8
     BAD_CRC = 16
     BAD_LENGTH = 17
     UNKNOWN_TYPE = 18
@@ -101,6 +112,10 @@ STATUS_TEXT: dict[int, tuple[str, str]] = {
         "the virtual EVB could not load the model or the TFLM runtime",
         "run hkdeploy build again; check the host port's stderr",
     ),
+    8: (
+        "this engine cannot do that (no per-operator profile or tensor capture)",
+        "the virtual EVB's engine (the tflite-micro Python runtime) has no per-operator timer: profile on --board qemu_m4 / qemu_m55 or a board",
+    ),
     16: (
         "a packet arrived damaged (bad CRC or COBS encoding)",
         "line noise or a wrong baud rate: check link.baud and the cable",
@@ -142,6 +157,45 @@ def _s(raw: bytes) -> str:
 
 def _b(text: str, size: int) -> bytes:
     return text.encode("utf-8")[:size]
+
+
+@dataclass(frozen=True)
+class WireOp:
+    """One operator of a PROFILE answer."""
+
+    builtin_code: int  # TFLite BuiltinOperator of the operator
+    reserved: int
+    cycles: int  # what the platform's counter advanced during the operator's Invoke
+    FORMAT: ClassVar[str] = "<HHI"
+    SIZE: ClassVar[int] = 8  # bytes of the fixed part
+
+    def values(self) -> list[Any]:
+        """The fixed part's values, flattened in struct order."""
+        return [
+            self.builtin_code,
+            self.reserved,
+            self.cycles,
+        ]
+
+    @classmethod
+    def from_values(cls, it: Iterator[Any], tail: bytes = b"") -> WireOp:
+        """Build from flattened values (and the variable-length tail)."""
+        return cls(
+            builtin_code=next(it),
+            reserved=next(it),
+            cycles=next(it),
+        )
+
+    def pack(self) -> bytes:
+        """Encode as a payload."""
+        return struct.pack(self.FORMAT, *self.values())
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> WireOp:
+        """Decode a payload (raises struct.error / ValueError when it is too short or too long)."""
+        if len(payload) != cls.SIZE:
+            raise ValueError(f"{cls.__name__} payload has {len(payload)} bytes, expected {cls.SIZE}")
+        return cls.from_values(iter(struct.unpack_from(cls.FORMAT, payload)), payload[cls.SIZE :])
 
 
 @dataclass(frozen=True)
@@ -249,8 +303,10 @@ class HelloResponse:
     board: str
     build_id: str
     counter_kind: int  # what cycles count (hk_platform.h hk_counter_kind_t): 0 none, 1 MCU core cycles, 2 host nanoseconds (virtual EVB), 3 SysTick ticks of an emulated Cortex-M (QEMU -icount)
-    FORMAT: ClassVar[str] = "<HHHhIIII32sBBH6ifiIBBH6ifiI24s24sH"
-    SIZE: ClassVar[int] = 186  # bytes of the fixed part
+    op_count: int  # operators in the model's main subgraph (0 if the engine did not initialise)
+    features: int  # what the engine can do besides running the model: bit 0 PROFILE, bit 1 TENSOR
+    FORMAT: ClassVar[str] = "<HHHhIIII32sBBH6ifiIBBH6ifiI24s24sHHH"
+    SIZE: ClassVar[int] = 190  # bytes of the fixed part
 
     def values(self) -> list[Any]:
         """The fixed part's values, flattened in struct order."""
@@ -269,6 +325,8 @@ class HelloResponse:
             _b(self.board, 24),
             _b(self.build_id, 24),
             self.counter_kind,
+            self.op_count,
+            self.features,
         ]
 
     @classmethod
@@ -289,6 +347,8 @@ class HelloResponse:
             board=_s(next(it)),
             build_id=_s(next(it)),
             counter_kind=next(it),
+            op_count=next(it),
+            features=next(it),
         )
 
     def pack(self) -> bytes:
@@ -867,6 +927,172 @@ class StatsResponse:
 
 
 @dataclass(frozen=True)
+class ProfileRequest:
+    """PROFILE request."""
+
+    first_op: int
+    FORMAT: ClassVar[str] = "<H"
+    SIZE: ClassVar[int] = 2  # bytes of the fixed part
+
+    def values(self) -> list[Any]:
+        """The fixed part's values, flattened in struct order."""
+        return [
+            self.first_op,
+        ]
+
+    @classmethod
+    def from_values(cls, it: Iterator[Any], tail: bytes = b"") -> ProfileRequest:
+        """Build from flattened values (and the variable-length tail)."""
+        return cls(
+            first_op=next(it),
+        )
+
+    def pack(self) -> bytes:
+        """Encode as a payload."""
+        return struct.pack(self.FORMAT, *self.values())
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> ProfileRequest:
+        """Decode a payload (raises struct.error / ValueError when it is too short or too long)."""
+        if len(payload) != cls.SIZE:
+            raise ValueError(f"{cls.__name__} payload has {len(payload)} bytes, expected {cls.SIZE}")
+        return cls.from_values(iter(struct.unpack_from(cls.FORMAT, payload)), payload[cls.SIZE :])
+
+
+@dataclass(frozen=True)
+class ProfileResponse:
+    """PROFILE response."""
+
+    op_count: int  # operators in the model
+    recorded: int  # operators timed (the device keeps at most HK_PROFILE_MAX_OPS)
+    first_op: int  # index of the first entry in data
+    reserved: int
+    cycles_total: int  # the whole Invoke() (the entries' sum plus the interpreter's own work)
+    data: bytes = b""
+    FORMAT: ClassVar[str] = "<HHHHI"
+    SIZE: ClassVar[int] = 12  # bytes of the fixed part
+
+    def values(self) -> list[Any]:
+        """The fixed part's values, flattened in struct order."""
+        return [
+            self.op_count,
+            self.recorded,
+            self.first_op,
+            self.reserved,
+            self.cycles_total,
+        ]
+
+    @classmethod
+    def from_values(cls, it: Iterator[Any], tail: bytes = b"") -> ProfileResponse:
+        """Build from flattened values (and the variable-length tail)."""
+        return cls(
+            op_count=next(it),
+            recorded=next(it),
+            first_op=next(it),
+            reserved=next(it),
+            cycles_total=next(it),
+            data=bytes(tail),
+        )
+
+    def pack(self) -> bytes:
+        """Encode as a payload."""
+        return struct.pack(self.FORMAT, *self.values()) + bytes(self.data)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> ProfileResponse:
+        """Decode a payload (raises struct.error / ValueError when it is too short)."""
+        if len(payload) < cls.SIZE:
+            raise ValueError(f"{cls.__name__} payload has {len(payload)} bytes, expected at least {cls.SIZE}")
+        return cls.from_values(iter(struct.unpack_from(cls.FORMAT, payload)), payload[cls.SIZE :])
+
+
+@dataclass(frozen=True)
+class TensorRequest:
+    """TENSOR request."""
+
+    offset: int
+    op_index: int
+    length: int  # bytes wanted (cut to the payload and to the tensor's end)
+    FORMAT: ClassVar[str] = "<IHH"
+    SIZE: ClassVar[int] = 8  # bytes of the fixed part
+
+    def values(self) -> list[Any]:
+        """The fixed part's values, flattened in struct order."""
+        return [
+            self.offset,
+            self.op_index,
+            self.length,
+        ]
+
+    @classmethod
+    def from_values(cls, it: Iterator[Any], tail: bytes = b"") -> TensorRequest:
+        """Build from flattened values (and the variable-length tail)."""
+        return cls(
+            offset=next(it),
+            op_index=next(it),
+            length=next(it),
+        )
+
+    def pack(self) -> bytes:
+        """Encode as a payload."""
+        return struct.pack(self.FORMAT, *self.values())
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> TensorRequest:
+        """Decode a payload (raises struct.error / ValueError when it is too short or too long)."""
+        if len(payload) != cls.SIZE:
+            raise ValueError(f"{cls.__name__} payload has {len(payload)} bytes, expected {cls.SIZE}")
+        return cls.from_values(iter(struct.unpack_from(cls.FORMAT, payload)), payload[cls.SIZE :])
+
+
+@dataclass(frozen=True)
+class TensorResponse:
+    """TENSOR response."""
+
+    offset: int
+    nbytes: int  # size of the whole tensor
+    op_index: int
+    tensor_index: int  # the tensor's index in the model's subgraph
+    dtype: int  # TFLite TensorType
+    data: bytes = b""
+    FORMAT: ClassVar[str] = "<IIHHH"
+    SIZE: ClassVar[int] = 14  # bytes of the fixed part
+
+    def values(self) -> list[Any]:
+        """The fixed part's values, flattened in struct order."""
+        return [
+            self.offset,
+            self.nbytes,
+            self.op_index,
+            self.tensor_index,
+            self.dtype,
+        ]
+
+    @classmethod
+    def from_values(cls, it: Iterator[Any], tail: bytes = b"") -> TensorResponse:
+        """Build from flattened values (and the variable-length tail)."""
+        return cls(
+            offset=next(it),
+            nbytes=next(it),
+            op_index=next(it),
+            tensor_index=next(it),
+            dtype=next(it),
+            data=bytes(tail),
+        )
+
+    def pack(self) -> bytes:
+        """Encode as a payload."""
+        return struct.pack(self.FORMAT, *self.values()) + bytes(self.data)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> TensorResponse:
+        """Decode a payload (raises struct.error / ValueError when it is too short)."""
+        if len(payload) < cls.SIZE:
+            raise ValueError(f"{cls.__name__} payload has {len(payload)} bytes, expected at least {cls.SIZE}")
+        return cls.from_values(iter(struct.unpack_from(cls.FORMAT, payload)), payload[cls.SIZE :])
+
+
+@dataclass(frozen=True)
 class NackRequest:
     """NACK request."""
 
@@ -932,6 +1158,8 @@ REQUESTS: dict[MsgType, type[Any]] = {
     MsgType.RESET: ResetRequest,
     MsgType.LOG: LogRequest,
     MsgType.STATS: StatsRequest,
+    MsgType.PROFILE: ProfileRequest,
+    MsgType.TENSOR: TensorRequest,
     MsgType.NACK: NackRequest,
 }
 RESPONSES: dict[MsgType, type[Any]] = {
@@ -944,5 +1172,7 @@ RESPONSES: dict[MsgType, type[Any]] = {
     MsgType.RESET: ResetResponse,
     MsgType.LOG: LogResponse,
     MsgType.STATS: StatsResponse,
+    MsgType.PROFILE: ProfileResponse,
+    MsgType.TENSOR: TensorResponse,
     MsgType.NACK: NackResponse,
 }

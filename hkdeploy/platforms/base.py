@@ -86,6 +86,8 @@ class Counter:
     unit: str
     label: str
     real_time: bool
+    #: ``unit`` per count the device reports (QEMU: instructions per SysTick tick; else 1)
+    per_count: float = 1.0
 
     @property
     def measured(self) -> bool:
@@ -93,9 +95,12 @@ class Counter:
         return self.unit != "none"
 
 
-def counter_from_hello(kind: int, board_name: str, fallback: Counter) -> Counter:
+def counter_from_hello(kind: int, board_name: str, fallback: Counter, cpu_hz: int = 0) -> Counter:
     """What a device's timings are, from the ``counter_kind`` it reports in HELLO (the device knows
-    best: a board with its debug domain off has no counter even where the platform would have one)."""
+    best: a board with its debug domain off has no counter even where the platform would have one).
+
+    An emulated Cortex-M counts SysTick ticks at ``cpu_hz`` under ``-icount shift=0`` (one
+    instruction per virtual nanosecond): instructions = ticks x 1e9 / cpu_hz (``per_count``)."""
     if kind == 0:
         return Counter(
             "none", f"no cycle counter on {board_name} (counter_kind 0): latency not measured", False
@@ -105,10 +110,19 @@ def counter_from_hello(kind: int, board_name: str, fallback: Counter) -> Counter
             "host ns", "host time of the virtual EVB (x86 TFLM runtime), not the board's latency", False
         )
     if kind == 3:
+        if cpu_hz <= 0:
+            return Counter(
+                "SysTick ticks",
+                f"SysTick ticks of emulated {board_name} under QEMU -icount, not Apollo latency",
+                False,
+            )
+        per = 1e9 / cpu_hz
         return Counter(
             "instructions",
-            f"SysTick ticks of emulated {board_name} under QEMU -icount, not Apollo latency",
+            f"instructions on emulated {board_name} (QEMU -icount shift=0: SysTick ticks x {per:g}), "
+            "not Apollo latency",
             False,
+            per,
         )
     if kind == 1:
         return (

@@ -132,6 +132,19 @@ def bars_figure(groups: dict[str, Sequence[float]], labels: Sequence[str], title
     return fig
 
 
+def hbars_figure(labels: Sequence[str], values: Sequence[float], title: str, xlabel: str) -> Any:
+    """Horizontal bars, one per label, first label on top (per-operator profiles: many labels)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, max(2.0, 0.28 * len(labels) + 1)))
+    y = list(range(len(labels)))
+    ax.barh(y, values, color="#4472c4")
+    ax.set_yticks(y, labels, fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return fig
+
+
 def histogram_figure(values: Sequence[float], title: str, xlabel: str, bins: int = 40) -> Any:
     """A histogram."""
     plt = _plt()

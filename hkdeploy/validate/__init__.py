@@ -30,13 +30,15 @@ import numpy as np
 from hkdeploy import metrics
 from hkdeploy.boards import Board
 from hkdeploy.config.params import DeployParams
-from hkdeploy.console import info, progress
+from hkdeploy.console import info, progress, warn
 from hkdeploy.contracts import EXPORT_REPORT, ExportManifest, TestData, load_export, load_test_data
 from hkdeploy.errors import CheckFailed, DeviceError, UserError
 from hkdeploy.fsutil import write_json, write_text
+from hkdeploy.link.client import Profile
 from hkdeploy.link.pipeline import run_many
 from hkdeploy.platforms import Counter, connect, open_devices, platform_of, target_board
 from hkdeploy.platforms.base import counter_from_hello
+from hkdeploy.validate import layers
 from hkdeploy.validate.tasks import example_frame, summarize_task, task_of, write_task_report
 
 RESUME_HINT = "start afresh (drop --resume)"
@@ -116,6 +118,8 @@ class Stream:
     device: dict[str, Any] = field(default_factory=dict)
     perf: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    profile: Profile | str | None = None  # PROFILE of the first device (or why there is none)
+    layer_diff: dict[str, Any] | None = None  # the first differing frame's per-layer diff
     errors: list[BaseException] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -241,11 +245,38 @@ def stream(
                     f"validate exceeded link.run_timeout ({run_timeout:g} s): a device stopped answering",
                     hint="raise link.run_timeout, check the device, or continue with --resume",
                 )
+        if not st.errors and st.done:
+            inspect_device(params, urls[0], export, data, st)
     st.perf.pop("pending", None)
     if st.errors:
         raise st.errors[0]
     st.seconds = time.monotonic() - start
     return st
+
+
+def inspect_device(
+    params: DeployParams, url: str, export: ExportManifest, data: TestData, st: Stream
+) -> None:
+    """The per-layer views (``hkdeploy.validate.layers``) on the run's first device: a PROFILE of the
+    first test frame, and, when a frame differs from the golden, the per-layer diff of the first such
+    frame. They explain a run, they do not judge it: a device error here is a warning."""
+    layer_list = list(getattr(export.model, "layers", None) or [])
+    bad = layers.first_mismatch(st.done, data.tflm)
+    try:
+        with connect(params, url) as dev:
+            dev.check_ready(export.sha256)
+            st.profile = layers.take_profile(dev, data.input_raw[0].tobytes())
+            if bad is not None:
+                frame = data.input_raw[bad]
+                host = layers.host_op_outputs(params.export_dir / "model.tflite", export.arena.host, frame)
+                st.layer_diff = layers.layer_diff(dev, bad, frame, layer_list, host)
+                info(f"validate: {layers.describe_diff(st.layer_diff)}")
+    except DeviceError as exc:
+        warn(f"validate: no per-layer profile/diff from {url}: {exc}")
+        if st.profile is None:
+            st.profile = f"the device failed: {exc}"
+        if bad is not None and st.layer_diff is None:
+            st.layer_diff = {"frame": bad, "available": False, "reason": f"the device failed: {exc}"}
 
 
 def validate(
@@ -281,7 +312,12 @@ def validate(
     )
     counter = platform_of(target).counter(target)
     if "counter_kind" in st.device:
-        counter = counter_from_hello(int(st.device["counter_kind"]), str(st.device.get("board")), counter)
+        counter = counter_from_hello(
+            int(st.device["counter_kind"]),
+            str(st.device.get("board")),
+            counter,
+            int(st.device.get("cpu_hz") or 0),
+        )
     summary = summarize(params, export, data, st, counter)
     out = params.validate_dir
     write_reports(out, summary, params)
@@ -291,8 +327,21 @@ def validate(
         info(f"validate: latency is {counter.label}")
     else:
         info(f"validate: latency not measured: {lat['reason']}")
+    prof = summary["profile"]
+    if prof["available"]:
+        top = max(prof["ops"], key=lambda r: r["cycles"], default=None)
+        if top is not None:
+            info(
+                f"validate: per-layer profile: {prof['recorded']} operators, {prof['cycles_total']:,.0f} "
+                f"{counter.unit} per Invoke(); most: operator {top['index']} {top['op']} "
+                f"({(top['share'] or 0):.0%})"
+            )
     if not summary["verdict"]["passed"]:
-        raise CheckFailed(summary["verdict"]["message"], hint=f"see {out / 'report.html'}")
+        hint = f"see {out / 'report.html'}"
+        diff = summary.get("layer_diff")
+        if diff and diff.get("first_layer"):
+            hint += f"; {layers.describe_diff(diff)}"
+        raise CheckFailed(summary["verdict"]["message"], hint=hint)
     return ValidateResult(summary, True, out)
 
 
@@ -354,6 +403,10 @@ def summarize(
         "pairs": {k: v.to_dict() for k, v in pairs.items()},
         "latency": latency_section(counter, cycles, micros, st.perf),
         "perf": st.perf,
+        "profile": layers.profile_section(
+            st.profile, list(getattr(export.model, "layers", None) or []), counter
+        ),
+        "layer_diff": st.layer_diff,
         "link": {
             "seconds": st.seconds,
             "frames_per_s": st.fresh / st.seconds if st.seconds > 0 else None,
@@ -376,11 +429,22 @@ def latency_section(
     """summary.json's ``latency``: stats of a measurement, or null figures with the reason."""
     reason = latency_not_measured(counter, cycles, perf)
     median_us = float(np.median(micros)) if micros else 0.0
+    k = counter.per_count
     return {
-        "counter": {"unit": counter.unit, "label": counter.label, "real_time": counter.real_time},
+        "counter": {
+            "unit": counter.unit,
+            "label": counter.label,
+            "real_time": counter.real_time,
+            "per_count": k,  # unit per count the device reported (raw counts: results.jsonl, perf)
+        },
         "measured": reason is None,
         "reason": reason,  # why there is no latency (None when measured)
-        "cycles": metrics.latency_stats(cycles) if reason is None else None,
+        "cycles": metrics.latency_stats([c * k for c in cycles]) if reason is None else None,
+        "perf": (
+            {s: perf[f"cycles_{s}"] * k for s in ("min", "median", "max") if f"cycles_{s}" in perf}
+            if reason is None
+            else None
+        ),
         "micros": metrics.latency_stats(micros) if reason is None else None,
         "inferences_per_s": (1e6 / median_us) if reason is None and median_us > 0 else None,
     }
@@ -425,6 +489,10 @@ def _task_summary(
         "pairs": pairs,
         "latency": latency_section(counter, [st.done[i]["cycles"] for i in ids], micros, st.perf),
         "perf": st.perf,
+        "profile": layers.profile_section(
+            st.profile, list(getattr(export.model, "layers", None) or []), counter
+        ),
+        "layer_diff": st.layer_diff,
         "link": {
             "seconds": st.seconds,
             "frames_per_s": st.fresh / st.seconds if st.seconds > 0 else None,
@@ -507,6 +575,7 @@ def write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> N
             ),
             "latency histogram",
         )
+    layers.add_report_sections(r, summary)
     r.write(out / "report.html")
 
     _write_junit(out, summary, params)

@@ -117,6 +117,9 @@ def write_task_report(out: Any, summary: dict[str, Any], params: DeployParams, d
         )
     if summary.get("_micros") and lat.get("measured", True):
         r.figure(histogram_figure(summary["_micros"], "Invoke latency", "µs"), "latency histogram")
+    from hkdeploy.validate.layers import add_report_sections
+
+    add_report_sections(r, summary)
     r.write(out / "report.html")
 
 

@@ -10,6 +10,10 @@
  *   kind 1: an undefined instruction (UsageFault UNDEFINSTR)
  *   kind 2: a load from an address with nothing behind it (BusFault, precise)
  *   kind 3: an integer division by zero (UsageFault DIVBYZERO; the platform traps it)
+ * PROFILE / TENSOR: a model of FAKE_OPS operators (builtin codes k_fake_codes); each operator is timed
+ * with two counter reads, the whole profile with one read before and one after them; operator k's
+ * output is the 300 input bytes XOR k (tensor index 10 + k, int8). g_fake_features = 0 makes the
+ * engine answer both as unsupported (HELLO then says so too).
  * Never in a firmware build that talks to a user's board.
  */
 #include <stdlib.h>
@@ -25,6 +29,10 @@ static uint8_t s_in[IN_BYTES];
 static uint8_t s_out[OUT_BYTES];
 static uint8_t s_invokes;
 int32_t g_fake_alloc_status;
+uint16_t g_fake_features = HK_ENGINE_FEATURE_PROFILE | HK_ENGINE_FEATURE_TENSOR;
+
+#define FAKE_OPS 10u
+const uint16_t k_fake_codes[FAKE_OPS] = {22, 3, 17, 3, 17, 4, 3, 3, 9, 25}; /* RESHAPE, CONV_2D, ... */
 
 int32_t hk_engine_init(hk_engine_info_t *info) {
     memset(info, 0, sizeof *info);
@@ -37,6 +45,8 @@ int32_t hk_engine_init(hk_engine_info_t *info) {
     }
     info->input = (hk_tensor_info_t){HK_DTYPE_INT8, 3, {1, IN_BYTES, 1, 0, 0, 0}, 0.05f, -3, IN_BYTES};
     info->output = (hk_tensor_info_t){HK_DTYPE_INT8, 2, {1, OUT_BYTES, 0, 0, 0, 0}, 0.00390625f, -128, OUT_BYTES};
+    info->op_count = g_fake_alloc_status ? 0u : (uint16_t)FAKE_OPS;
+    info->features = g_fake_alloc_status ? 0u : g_fake_features;
     s_invokes = 0;
     return info->status;
 }
@@ -95,3 +105,41 @@ int32_t hk_engine_invoke(uint32_t *cycles) {
 }
 
 void hk_engine_reset(void) {}
+
+int32_t hk_engine_profile(hk_op_cycles_t *ops, uint16_t max_ops, uint32_t *total) {
+    if (!(g_fake_features & HK_ENGINE_FEATURE_PROFILE)) {
+        return HK_ENGINE_ERR_UNSUPPORTED;
+    }
+    const uint32_t start = hk_platform_cycles();
+    for (unsigned i = 0; i < FAKE_OPS; i++) {
+        const uint32_t a = hk_platform_cycles();
+        const uint32_t b = hk_platform_cycles();
+        if (i < max_ops) {
+            ops[i].builtin_code = k_fake_codes[i];
+            ops[i].cycles = b - a;
+        }
+    }
+    s_invokes++;
+    *total = hk_platform_cycles() - start;
+    return HK_ENGINE_OK;
+}
+
+int32_t hk_engine_capture(uint16_t op, uint32_t offset, uint8_t *dst, uint32_t *len, uint32_t *nbytes,
+                          uint16_t *dtype, uint16_t *tensor_index) {
+    if (!(g_fake_features & HK_ENGINE_FEATURE_TENSOR) || op >= FAKE_OPS) {
+        return HK_ENGINE_ERR_UNSUPPORTED;
+    }
+    uint32_t n = offset < IN_BYTES ? IN_BYTES - offset : 0u;
+    if (n > *len) {
+        n = *len;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        dst[i] = (uint8_t)(s_in[offset + i] ^ op);
+    }
+    s_invokes++;
+    *len = n;
+    *nbytes = IN_BYTES;
+    *dtype = HK_DTYPE_INT8;
+    *tensor_index = (uint16_t)(10u + op);
+    return HK_ENGINE_OK;
+}

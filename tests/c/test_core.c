@@ -6,6 +6,7 @@
  * values come from the COBS paper / CRC-32 check value and from the protocol spec, never from the
  * code under test.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,8 @@
 
 extern int32_t g_fake_alloc_status;
 extern const char g_fake_error_text[];
+extern uint16_t g_fake_features;
+extern const uint16_t k_fake_codes[];
 
 static int s_failures;
 static int s_checks;
@@ -477,6 +480,99 @@ static void test_stats_and_reset_button(void) {
     CHECK(take(rsp, 4) == 1 && rsp[0].type == HK_MSG_NACK && rsp[0].status == HK_STATUS_PAYLOAD_TOO_BIG);
 }
 
+static void test_profile_pages(void) {
+    boot(0);
+    static packet_t rsp[4];
+    hello(HK_MIN_PAYLOAD, rsp); /* 64 B: 12 B of head + 6 entries of 8 B per page */
+    CHECK(rd16(rsp[0].payload + offsetof(hk_hello_rsp_t, op_count)) == 10u);
+    CHECK(rd16(rsp[0].payload + offsetof(hk_hello_rsp_t, features)) == (HK_FEATURE_PROFILE | HK_FEATURE_TENSOR));
+    uint8_t first[2] = {1, 0};
+    send(HK_MSG_PROFILE, 0, 2, first, sizeof first); /* paging before any run */
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST);
+    uint8_t zero[2] = {0, 0};
+    send(HK_MSG_PROFILE, 0, 3, zero, sizeof zero);
+    CHECK(take(rsp, 4) == 1 && rsp[0].type == HK_MSG_PROFILE && rsp[0].status == HK_STATUS_OK);
+    CHECK(rsp[0].length == 12u + 6u * 8u);
+    CHECK(rd16(rsp[0].payload) == 10u && rd16(rsp[0].payload + 2) == 10u && rd16(rsp[0].payload + 4) == 0u);
+    /* the fake counter advances 48,000 per read: 2 reads per operator, 1 before and 1 after all */
+    CHECK(rd32(rsp[0].payload + 8) == 21u * 48000u);
+    for (unsigned i = 0; i < 6u; i++) {
+        const uint8_t *e = rsp[0].payload + 12 + 8 * i;
+        CHECK(rd16(e) == k_fake_codes[i] && rd32(e + 4) == 48000u);
+    }
+    uint8_t six[2] = {6, 0};
+    send(HK_MSG_PROFILE, 0, 4, six, sizeof six);
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_OK && rsp[0].length == 12u + 4u * 8u);
+    CHECK(rd16(rsp[0].payload + 4) == 6u && rd16(rsp[0].payload + 12 + 3 * 8) == k_fake_codes[9]);
+    uint8_t ten[2] = {10, 0};
+    send(HK_MSG_PROFILE, 0, 5, ten, sizeof ten); /* past the end */
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST);
+    send(HK_MSG_PROFILE, 0, 6, zero, 1); /* short request */
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST);
+    g_fake_features = 0u;
+    boot(0);
+    hello(HK_MIN_PAYLOAD, rsp);
+    CHECK(rd16(rsp[0].payload + offsetof(hk_hello_rsp_t, features)) == 0u);
+    send(HK_MSG_PROFILE, 0, 7, zero, sizeof zero);
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_ENGINE_UNSUPPORTED);
+    g_fake_features = HK_FEATURE_PROFILE | HK_FEATURE_TENSOR;
+    boot(2); /* allocation failed: nothing runs */
+    send(HK_MSG_PROFILE, 0, 8, zero, sizeof zero);
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_ENGINE_NOT_READY);
+}
+
+static void put_tensor_req(uint8_t *req, uint32_t offset, uint16_t op, uint16_t len) {
+    for (int i = 0; i < 4; i++) {
+        req[i] = (uint8_t)(offset >> (8 * i));
+    }
+    req[4] = (uint8_t)op;
+    req[5] = (uint8_t)(op >> 8);
+    req[6] = (uint8_t)len;
+    req[7] = (uint8_t)(len >> 8);
+}
+
+static void test_tensor_chunks(void) {
+    boot(0);
+    static packet_t rsp[4];
+    hello(HK_MIN_PAYLOAD, rsp); /* 64 B: 14 B of head + 50 B of tensor per answer */
+    static uint8_t input[4 + 300];
+    for (unsigned i = 0; i < 300u; i++) {
+        input[4 + i] = (uint8_t)(i * 7u);
+    }
+    for (unsigned off = 0; off < 300u; off += 60u) { /* SET_INPUT in chunks that fit 64 B */
+        uint8_t chunk[4 + 60];
+        chunk[0] = (uint8_t)off;
+        chunk[1] = (uint8_t)(off >> 8);
+        chunk[2] = chunk[3] = 0;
+        memcpy(chunk + 4, input + 4 + off, 60);
+        send(HK_MSG_SET_INPUT, off + 60u < 300u ? HK_FLAG_MORE : 0, (uint16_t)(20 + off), chunk, sizeof chunk);
+        CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_OK);
+    }
+    uint8_t req[8];
+    put_tensor_req(req, 250u, 3u, 1000u); /* asks more than fits: cut to the payload */
+    send(HK_MSG_TENSOR, 0, 40, req, sizeof req);
+    CHECK(take(rsp, 4) == 1 && rsp[0].type == HK_MSG_TENSOR && rsp[0].status == HK_STATUS_OK);
+    CHECK(rsp[0].length == 14u + 50u);
+    CHECK(rd32(rsp[0].payload) == 250u && rd32(rsp[0].payload + 4) == 300u && rd16(rsp[0].payload + 8) == 3u);
+    CHECK(rd16(rsp[0].payload + 10) == 13u && rd16(rsp[0].payload + 12) == 9u); /* TFLite int8 */
+    int same = 1;
+    for (unsigned i = 0; i < 50u; i++) {
+        same &= rsp[0].payload[14 + i] == (uint8_t)(((250u + i) * 7u) ^ 3u);
+    }
+    CHECK(same);
+    put_tensor_req(req, 290u, 3u, 50u); /* the tail: cut to the tensor's end */
+    send(HK_MSG_TENSOR, 0, 41, req, sizeof req);
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_OK && rsp[0].length == 14u + 10u);
+    put_tensor_req(req, 301u, 3u, 50u);
+    send(HK_MSG_TENSOR, 0, 42, req, sizeof req);
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_BAD_OFFSET);
+    put_tensor_req(req, 0u, 10u, 50u); /* operator 10 of 10 */
+    send(HK_MSG_TENSOR, 0, 43, req, sizeof req);
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST);
+    send(HK_MSG_TENSOR, 0, 44, req, 6); /* short request */
+    CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST);
+}
+
 int main(void) {
     test_crc32();
     test_cobs_vectors();
@@ -490,6 +586,8 @@ int main(void) {
     test_bad_requests();
     test_chunks_fill_the_tensor_without_gaps();
     test_stats_and_reset_button();
+    test_profile_pages();
+    test_tensor_chunks();
     printf("ctest: %d checks, %d failed\n", s_checks, s_failures);
     return s_failures ? 1 : 0;
 }

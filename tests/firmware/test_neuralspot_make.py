@@ -249,7 +249,7 @@ _MODEL_HEADERS = {
     "model_config.h": "#define HK_MODEL_ARENA_SIZE 1024u\n#define HK_MODEL_INPUT_BYTES 4u\n"
     "#define HK_MODEL_OUTPUT_BYTES 4u\n#define HK_MODEL_SHA256_BYTES {0}\n",
     "model_ops.h": '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n'
-    "typedef tflite::MicroMutableOpResolver<1> HkModelOpResolver;\n"
+    "#define HK_MODEL_OP_COUNT 1\ntypedef tflite::MicroMutableOpResolver<HK_MODEL_OP_COUNT> HkModelOpResolver;\n"
     "static inline TfLiteStatus hk_model_register_ops(HkModelOpResolver &r) { return r.AddSoftmax(); }\n",
 }
 

@@ -333,7 +333,7 @@ class FakeDevice:
         tensor_out = [9, 2, 0, 1, 4, 0, 0, 0, 0, 1 / 256, -128, 4]
         payload = struct.pack(
             p.HelloResponse.FORMAT, p.PROTOCOL_VERSION, max_payload, 1, 0, 4096, 3000, 1000, 96_000_000,
-            b"\x11" * 32, *tensor_in, *tensor_out, b"fake".ljust(24, b"\0"), b"x".ljust(24, b"\0"), 1,
+            b"\x11" * 32, *tensor_in, *tensor_out, b"fake".ljust(24, b"\0"), b"x".ljust(24, b"\0"), 1, 12, 0,
         )  # fmt: skip
         return encode_packet(p.MsgType.HELLO, seq, payload, flags=p.Flag.RESPONSE)
 

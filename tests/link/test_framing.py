@@ -15,7 +15,7 @@ from hkdeploy.link.framing import Decoder, FrameError, Packet, decode_frame, enc
 
 
 def hello() -> p.HelloResponse:
-    """A realistic HELLO answer (186 bytes, zeros and non-zeros) as a payload."""
+    """A realistic HELLO answer (190 bytes, zeros and non-zeros) as a payload."""
     tensor = p.WireTensor(9, 3, 0, (1, 1250, 1, 0, 0, 0), 0.0625, -55, 1250)
     out = p.WireTensor(9, 2, 0, (1, 4, 0, 0, 0, 0), 0.00390625, -128, 4)
     return p.HelloResponse(
@@ -33,6 +33,8 @@ def hello() -> p.HelloResponse:
         "apollo4p_evb",
         "0123abc",
         1,
+        12,
+        3,
     )
 
 

@@ -69,6 +69,8 @@ def hello() -> p.HelloResponse:
         "apollo4p_evb",
         "0123abc",
         1,
+        12,
+        3,
     )
 
 

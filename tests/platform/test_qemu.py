@@ -121,6 +121,31 @@ def test_perf_counts_are_deterministic(board: QemuBoard, machine: str) -> None:
         assert measure(fresh.url) == first
 
 
+#: builtin codes of the fake engine's ten operators (tests/c/fake_engine.c, k_fake_codes)
+FAKE_CODES = [22, 3, 17, 3, 17, 4, 3, 3, 9, 25]
+
+
+def test_profile_and_tensor_through_the_emulated_uart(device: DeviceClient, machine: str) -> None:
+    """PROFILE pages and TENSOR chunks at the smallest payload, through the emulated UART."""
+    from hkdeploy.link import protocol as p
+
+    info = device.hello(host_max_payload=p.MIN_PAYLOAD)
+    assert info.op_count == len(FAKE_CODES) and device.features() == p.Feature.PROFILE | p.Feature.TENSOR
+    data = frame(3)
+    device.set_input(data)
+    before = device.stats_device().invokes
+    prof = device.profile()  # 10 entries at 6 per 64-byte page: two requests
+    again = device.profile()
+    assert [o.builtin_code for o in prof.ops] == FAKE_CODES and [o.index for o in prof.ops] == list(range(10))
+    assert sum(o.cycles for o in prof.ops) <= prof.cycles_total
+    assert prof == again, "SysTick under -icount: the same counts every time"
+    for k in (0, 4, 9):
+        t = device.tensor(k)  # 300 B in 50-byte chunks, one Invoke() each
+        assert t.data == bytes(b ^ k for b in data) and t.tensor_index == 10 + k and t.dtype == 9
+    assert device.stats_device().invokes - before == 2 + 3 * 6
+    assert device.run(data).output[1:] == expected(data, 0)[1:], "RUN still runs the model"
+
+
 def test_reset_command_and_reset_button(device: DeviceClient, board: QemuBoard) -> None:
     device.hello()
     for k in (1, 2, 3):

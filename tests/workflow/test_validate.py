@@ -53,8 +53,20 @@ def test_validate_on_the_virtual_evb(
     assert summary["pairs"]["device__tflm_golden"]["max_lsb"] == 0
     assert summary["device"]["board"] == "sim:apollo4p_evb" and summary["perf"]["runs"] == 20
     assert summary["latency"]["micros"]["median"] > 0 and summary["link"]["frames_per_s"] > 0
+    # the virtual EVB's engine (the tflite-micro runtime) has no per-operator timer: said, not faked
+    assert (
+        summary["profile"]["available"] is False and "no per-operator timer" in summary["profile"]["reason"]
+    )
+    assert summary["layer_diff"] is None  # every frame equals the golden: nothing to localise
     html = (job / "validate" / "report.html").read_text()
-    for section in ("Verdict", "Metrics", "Confusion matrices", "Per-class metrics", "Latency"):
+    for section in (
+        "Verdict",
+        "Metrics",
+        "Confusion matrices",
+        "Per-class metrics",
+        "Latency",
+        "Per-layer profile",
+    ):
         assert f">{section}</h2>" in html
     suite = ET.parse(job / "validate" / "junit.xml").getroot()
     assert suite.tag == "testsuite" and suite.get("failures") == "0"
@@ -203,3 +215,30 @@ def test_validate_without_export_is_a_usage_error(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "no export in" in proc.stderr and "hkdeploy export" in proc.stderr
+
+
+def test_virtual_evb_returns_every_operators_output_as_the_host_interpreter(
+    exported_demo: Any, tmp_path: Path
+) -> None:
+    """TENSOR on the virtual EVB (a second runtime interpreter that keeps every tensor, in the host
+    port's process) against the host's preserve-all interpreter: every operator, chunked at 64 B."""
+    from hkdeploy.contracts import load_export, load_test_data
+    from hkdeploy.link import protocol as p
+    from hkdeploy.platforms import connect, open_devices, target_board
+    from hkdeploy.validate.layers import host_op_outputs
+
+    job = job_with_export(exported_demo, tmp_path)
+    params = load_params(CONFIG, job_dir=job).params
+    export, data = load_export(params.export_dir), load_test_data(params.export_dir)
+    frame = data.input_raw[3]
+    host = host_op_outputs(params.export_dir / "model.tflite", export.arena.host, frame)
+    layers = export.model.layers  # type: ignore[attr-defined]
+    with open_devices(params, target_board(params), [], 1, tmp_path) as urls, connect(params, urls[0]) as dev:
+        info = dev.hello(host_max_payload=p.MIN_PAYLOAD)
+        assert info.op_count == len(layers) and dev.features() == p.Feature.TENSOR
+        dev.set_input(frame.tobytes())
+        for k in range(info.op_count):
+            t = dev.tensor(k)
+            assert t.tensor_index in host, k
+            assert np.array_equal(np.frombuffer(t.data, host[t.tensor_index].dtype), host[t.tensor_index]), k
+        assert dev.run(frame.tobytes()).output == data.tflm[3].tobytes()

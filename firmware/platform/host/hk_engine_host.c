@@ -38,6 +38,7 @@
 static uint8_t s_in[HK_MODEL_INPUT_BYTES];
 static uint8_t s_out[HK_MODEL_OUTPUT_BYTES];
 static PyObject *s_engine; /* instance of the helper class below, NULL when not ready */
+static uint16_t s_op_count;
 static int s_py_ready;
 
 static const char k_helper[] =
@@ -52,10 +53,30 @@ static const char k_helper[] =
     "        d = self.it.get_input_details(0)\n"
     "        self.shape = tuple(int(v) for v in d['shape'])\n"
     "        self.dtype = d['dtype']\n"
+    "        self.model = bytes(model)\n"
+    "        self.arena = arena\n"
+    "        g = runtime.convert_bytearray_to_object(bytearray(self.model)).subgraphs\n"
+    "        self.subgraphs = len(g)\n"
+    "        self.outputs = [int(op.outputs[0]) if len(op.outputs) else -1 for op in g[0].operators]\n"
+    "        self.types = [int(t.type) for t in g[0].tensors]\n"
+    "        size = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8}\n"
+    "        self.all_bytes = sum(size.get(int(t.type), 8) * int(np.prod(t.shape if t.shape is not None else [1]))\n"
+    "                             for t in g[0].tensors)\n"
+    "        self.keep = None\n"
     "    def run(self, data):\n"
     "        self.it.set_input(np.frombuffer(data, dtype=self.dtype).reshape(self.shape), 0)\n"
     "        self.it.invoke()\n"
-    "        return np.ascontiguousarray(self.it.get_output(0)).tobytes()\n";
+    "        return np.ascontiguousarray(self.it.get_output(0)).tobytes()\n"
+    "    def capture(self, data, op):\n"
+    "        from tflite_micro.python.tflite_micro import runtime\n"
+    "        if self.keep is None:\n"
+    "            self.keep = runtime.Interpreter.from_bytes(self.model, arena_size=self.arena + 2 * self.all_bytes,\n"
+    "                intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)\n"
+    "        self.keep.set_input(np.frombuffer(data, dtype=self.dtype).reshape(self.shape), 0)\n"
+    "        self.keep.invoke()\n"
+    "        index = self.outputs[op]\n"
+    "        t = self.keep.GetTensor(index, 0)['tensor_data']\n"
+    "        return index, self.types[index], np.ascontiguousarray(t).tobytes()\n";
 
 static PyObject *s_globals;
 
@@ -141,6 +162,18 @@ int32_t hk_engine_init(hk_engine_info_t *info) {
         } else {
             info->arena_used = HK_HOST_ARENA_NEED; /* the export's probe (32-bit if measured, else host) */
             info->status = HK_ENGINE_OK;
+            PyObject *outputs = PyObject_GetAttrString(s_engine, "outputs");
+            PyObject *subgraphs = PyObject_GetAttrString(s_engine, "subgraphs");
+            if (outputs != NULL && subgraphs != NULL) {
+                s_op_count = (uint16_t)PyList_Size(outputs);
+                info->op_count = s_op_count;
+                /* the runtime has no per-operator timer: no PROFILE; TENSOR through a second
+                 * interpreter that preserves every tensor (single-subgraph models) */
+                info->features = PyLong_AsLong(subgraphs) == 1 ? HK_ENGINE_FEATURE_TENSOR : 0u;
+            }
+            Py_XDECREF(outputs);
+            Py_XDECREF(subgraphs);
+            PyErr_Clear();
         }
     }
     Py_DECREF(model);
@@ -169,6 +202,36 @@ int32_t hk_engine_invoke(uint32_t *cycles) {
     memcpy(s_out, PyBytes_AsString(out), sizeof s_out);
     Py_DECREF(out);
     *cycles = took; /* host nanoseconds (wraps after 4.29 s: an Invoke() that long is not timed) */
+    return HK_ENGINE_OK;
+}
+
+int32_t hk_engine_capture(uint16_t op, uint32_t offset, uint8_t *dst, uint32_t *len, uint32_t *nbytes,
+                          uint16_t *dtype, uint16_t *tensor_index) {
+    if (!s_engine) {
+        return HK_ENGINE_ERR_NOT_READY;
+    }
+    if (op >= s_op_count) {
+        return HK_ENGINE_ERR_UNSUPPORTED;
+    }
+    PyObject *r = PyObject_CallMethod(s_engine, "capture", "y#H", (const char *)s_in, (Py_ssize_t)sizeof s_in, op);
+    int index = 0, type = 0;
+    PyObject *bytes = NULL;
+    if (!r || !PyArg_ParseTuple(r, "iiS", &index, &type, &bytes) || index < 0) {
+        log_python_error("capture failed");
+        Py_XDECREF(r);
+        return HK_ENGINE_ERR_INVOKE;
+    }
+    const uint32_t size = (uint32_t)PyBytes_Size(bytes);
+    uint32_t n = offset < size ? size - offset : 0u;
+    if (n > *len) {
+        n = *len;
+    }
+    memcpy(dst, PyBytes_AsString(bytes) + (offset < size ? offset : size), n);
+    *len = n;
+    *nbytes = size;
+    *dtype = (uint16_t)type;
+    *tensor_index = (uint16_t)index;
+    Py_DECREF(r);
     return HK_ENGINE_OK;
 }
 
