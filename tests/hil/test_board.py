@@ -71,3 +71,22 @@ def test_perf_and_reset(device: DeviceClient, board_port: tuple[str, str]) -> No
     assert 0 < perf.cycles_min <= perf.cycles_median <= perf.cycles_max
     device.reset()
     assert device.hello().board == get_board(board_port[1]).name
+
+
+def test_profile_times_every_operator_in_core_cycles(device: DeviceClient, export_dir: Path) -> None:
+    """PROFILE on the board: every operator of the export, in the export's order, timed in cycles
+    (DWT/PMU), and the operators' sum within the whole Invoke()."""
+    from hkdeploy.link import protocol as p
+    from hkdeploy.validate.layers import op_name
+
+    report = json.loads((export_dir / "export_report.json").read_text())
+    info = device.check_ready(bytes.fromhex(report["model"]["sha256"]))
+    layers = report["model"]["layers"]
+    assert info.op_count == len(layers) and device.features() & p.Feature.PROFILE
+    assert info.counter_kind == 1, "a board counts core cycles"
+    with np.load(export_dir / "test_data.npz") as d:
+        device.set_input(d["input_raw"][0].tobytes())
+    prof = device.profile()
+    assert [op_name(o.builtin_code) for o in prof.ops] == [x["op"] for x in layers]
+    assert all(o.cycles > 0 for o in prof.ops if layers[o.index]["macs"] > 0)
+    assert 0 < sum(o.cycles for o in prof.ops) <= prof.cycles_total
