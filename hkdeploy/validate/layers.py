@@ -65,7 +65,7 @@ def profile_section(
 ) -> dict[str, Any]:
     """summary.json's ``profile``: per-operator counts of one Invoke(), beside the export's MACs."""
     if prof is None:
-        return {"available": False, "reason": "not taken (every frame was done by an earlier run: --resume)"}
+        return {"available": False, "reason": "not taken (no frame was run)"}
     if isinstance(prof, str):
         return {"available": False, "reason": prof}
     total = prof.cycles_total
