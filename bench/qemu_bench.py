@@ -17,9 +17,10 @@ rounded up to 16, unverified), and what ``firmware.arena_target`` would choose.
 
 How to read the counts: QEMU's ``-icount`` counts guest instructions, one per instruction whatever
 it does. A Helium (MVE) instruction such as ``vmladava.s8`` (16 int8 multiply-accumulates) counts 1,
-as does every ``letp`` of a low-overhead loop; on a real Cortex-M55 a 128-bit MVE instruction takes
-2 beats-per-tick pairs (about 2 cycles) and the loop end is free after the first pass, so the
-instruction count is neither cycles nor time; it compares code paths. Issue 11's M55 + Helium
+not its beats, as does every ``letp`` of a low-overhead loop (measured: docs/tflm.md). A real
+Cortex-M55 runs MVE two beats per cycle (a 128-bit instruction in about 2 cycles, overlapped with the
+next) and the loop end is free after the first pass, so the count is neither cycles nor time; it
+compares code paths (bench/qemu_profile.py: which functions). Issue 11's M55 + Helium
 figure for the demo (0.95 M) is reproduced (0.952 M) only since tflm_lib stopped defining
 ``ARM_MATH_AUTOVECTORIZE``: with ``-DARM_MATH_AUTOVECTORIZE=0`` CMSIS-NN (``#if defined``) compiled
 its plain-C inner loops instead of its MVE assembly, and the M55 ran 3.34 M (docs/tflm.md).
