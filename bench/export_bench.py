@@ -11,10 +11,8 @@ of each, so a drift of the machine's speed hits both; the median of ``--runs`` i
 export / floor ratios and the export's own per-step timings (median of its export_report.json
 ``timings_s``).
 
-The TCN: neuralspot-edge's ``TcnModel`` with the block parameters of HeartKit's rhythm TCN (its
-documented model configuration: 5 blocks of 12/20/28/36/40 filters, (1, 3) kernels, dilations
-1/1/2/4/8, squeeze-excite), a global-average-pooling classification head, on 512-sample frames of
-the synthetic dataset, trained for ``--tcn-epochs`` epochs (a few seconds) by this script.
+The TCN: HeartKit's rhythm TCN as bench/bench_models.py builds it (trained for ``--tcn-epochs``
+epochs by this script).
 
 Usage: ``python bench/export_bench.py [--models demo,tcn] [--runs 3] [--warmup 1]``
 """
@@ -31,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_models import build_tcn, write_tcn_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,73 +53,6 @@ for frame in np.load(sys.argv[3])["input_raw"]:
     it.set_input(frame[None], 0)
     it.invoke()
 """
-
-# HeartKit's rhythm TCN (docs/models/index.md of AmbiqAI/heartkit, the `--task rhythm` example).
-TCN_BLOCKS = [
-    {"filters": 12, "se_ratio": 0, "dilation": [1, 1]},
-    {"filters": 20, "se_ratio": 2, "dilation": [1, 1]},
-    {"filters": 28, "se_ratio": 2, "dilation": [1, 2]},
-    {"filters": 36, "se_ratio": 2, "dilation": [1, 4]},
-    {"filters": 40, "se_ratio": 2, "dilation": [1, 8]},
-]
-
-TCN_CONFIG: dict[str, Any] = {
-    "name": "tcn_bench",
-    "datasets": [
-        {"name": "synthetic", "params": {"num_patients": 60, "frames_per_patient": 20, "segment_frames": 5}}
-    ],
-    "sampling_rate": 100,
-    "frame_size": 512,
-    "preprocesses": [{"name": "layer_norm", "params": {"epsilon": 0.01}}],
-    "test_size": 200,
-    "test_patients": 0.2,
-    "num_classes": 4,
-    "class_map": {"0": 0, "1": 1, "2": 2, "3": 3},
-    "class_names": ["NSR", "SBRAD", "STACH", "AFIB"],
-    "use_logits": False,
-    "quantization": {"enabled": True, "format": "int8", "io_type": "int8", "calibration_size": 128},
-    "test_metric": "acc",
-    "test_metric_threshold": None,
-    "seed": 42,
-    "board": {"name": "apollo4p_evb"},
-}
-
-
-def build_tcn(config: Path, out: Path, epochs: int) -> None:
-    """Build and briefly train the rhythm TCN (in a child process: this one stays TensorFlow-free)."""
-    code = r"""
-import sys, json, keras, numpy as np
-from neuralspot_edge.models import TcnModel
-from hkdeploy.config import load_params
-from hkdeploy.datasets import load_split
-params = load_params(sys.argv[1]).params
-keras.utils.set_random_seed(params.seed)
-blocks = [dict(depth=1, branch=1, kernel=[1, 3], dropout=0.10, ex_ratio=1, norm="batch", **b)
-          for b in json.loads(sys.argv[3])]
-inputs = keras.Input(shape=(params.frame_size, 1), name="ecg")
-y = TcnModel.layer_from_params(inputs, dict(input_kernel=[1, 3], input_norm="batch", blocks=blocks,
-                               output_kernel=[1, 3], include_top=False, use_logits=True), None)
-y = keras.layers.Reshape((params.frame_size, -1))(y) if len(y.shape) == 4 else y
-y = keras.layers.GlobalAveragePooling1D()(y)
-model = keras.Model(inputs, keras.layers.Dense(params.num_classes, name="logits")(y), name="rhythm_tcn")
-train = load_split(params, "train")
-model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-model.fit(train.x, train.y, batch_size=32, epochs=int(sys.argv[4]), verbose=0)
-model.save(sys.argv[2])
-print(model.count_params())
-"""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(config), str(out), json.dumps(TCN_BLOCKS), str(epochs)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1800,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"building the TCN failed:\n{proc.stderr[-3000:]}")
-    print(f"TCN: {proc.stdout.strip().splitlines()[-1]} parameters, trained {epochs} epochs -> {out}")
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -202,10 +135,8 @@ def main() -> None:
             if name == "demo":
                 config = REPO / "configs" / "demo.json"
             elif name == "tcn":
-                config = tmp / "tcn.json"
-                model = tmp / "rhythm_tcn.keras"
-                config.write_text(json.dumps({**TCN_CONFIG, "model_file": str(model), "job_dir": str(tmp)}))
-                build_tcn(config, model, args.tcn_epochs)
+                config = write_tcn_config(tmp)
+                build_tcn(config, tmp / "rhythm_tcn.keras", args.tcn_epochs)
             else:
                 sys.exit(f"unknown model {name!r}: demo or tcn")
             results.append(bench_model(name, config, tmp / f"job_{name}", tmp, args.runs, args.warmup, env))

@@ -59,9 +59,13 @@ CORE_FLAGS: dict[str, tuple[str, ...]] = {
 }
 #: Defines per core. ARM_MATH_DSP / ARM_MATH_MVEI select CMSIS-NN's DSP / Helium code paths (its
 #: arm_nn_math_types.h would derive them from __ARM_FEATURE_DSP / __ARM_FEATURE_MVE too; we say it).
+#: Never ARM_MATH_AUTOVECTORIZE, not even ``=0``: CMSIS-NN tests it with ``#if defined(...)``, so any
+#: definition swaps its hand-written Helium inner loops (``vldrb.8`` / ``vmladava.s8`` under
+#: ``wlstp``/``letp``) for plain C loops that gcc -O2 vectorises poorly (issue 11: 3.5x the
+#: instructions of the demo on the M55). TFLM's own makefiles do not define it either.
 CORE_DEFINES: dict[str, tuple[str, ...]] = {
     "cortex-m4": ("-DCPU_M4=1", "-DARM_MATH_DSP"),
-    "cortex-m55": ("-DCPU_M55=1", "-DARM_MATH_DSP", "-DARM_MATH_MVEI", "-DARM_MATH_AUTOVECTORIZE=0"),
+    "cortex-m55": ("-DCPU_M55=1", "-DARM_MATH_DSP", "-DARM_MATH_MVEI"),
 }
 #: Flags every object gets (TFLM's COMMON_FLAGS / PLATFORM_FLAGS for a cross build, default BUILD_TYPE).
 COMMON_FLAGS: tuple[str, ...] = (

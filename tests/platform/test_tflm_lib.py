@@ -94,6 +94,28 @@ def test_library_has_the_kernels_asked_for(library: tflm_lib.TflmLibrary) -> Non
     assert "Tag_ABI_VFP_args: VFP registers" in attrs  # hard float
 
 
+def _function_disassembly(lib: Path, name: str) -> list[str]:
+    """Mnemonics of one function in an archive, decoded as Armv8.1-M (objdump otherwise shows MVE
+    instructions as ``ldc``/``stc``)."""
+    dis = _run(["arm-none-eabi-objdump", "-d", "-m", "armv8.1-m.main", str(lib)]).stdout
+    body = dis.split(f"<{name}>:\n", 1)[1].split("\n\n", 1)[0]
+    return [ln.split("\t")[2].split()[0] for ln in body.splitlines() if ln.count("\t") >= 2]
+
+
+def test_cmsis_nn_matrix_kernel_uses_helium_on_the_m55(library: tflm_lib.TflmLibrary) -> None:
+    """Issue 11: with ARM_MATH_AUTOVECTORIZE defined (even as 0) CMSIS-NN compiles plain-C inner
+    loops instead of its MVE assembly, and the M55 ran the demo in 3.5x the instructions."""
+    if library.kernels != "cmsis_nn":
+        pytest.skip("CMSIS-NN kernels only")
+    ops = _function_disassembly(library.path, "arm_nn_mat_mult_nt_t_s8")
+    if library.core == "cortex-m55":
+        # vmlava.s8 is objdump's name for vmladava.s8 (16 int8 multiply-accumulates)
+        assert {"vldrb.u8", "vmlava.s8", "wlstp.8", "letp"} <= set(ops), sorted(set(ops))
+    else:
+        assert not [op for op in ops if op.startswith(("vldr", "vmla", "wlstp", "letp"))]
+        assert "smlad" in ops  # the DSP path
+
+
 def test_second_build_is_taken_from_the_cache(library: tflm_lib.TflmLibrary) -> None:
     ops = library.manifest.get("ops")
     again = tflm_lib.build_library(

@@ -193,6 +193,8 @@ def test_flags_per_core_and_kernels() -> None:
     assert "-mcpu=cortex-m4" in m4 and "-mfloat-abi=hard" in m4 and "-DCMSIS_NN" in m4
     assert "-DARM_MATH_MVEI" not in m4
     assert "-mcpu=cortex-m55" in m55 and "-DARM_MATH_MVEI" in m55 and "-DCMSIS_NN" not in m55
+    # CMSIS-NN tests `#if defined(ARM_MATH_AUTOVECTORIZE)`: any definition drops its MVE assembly
+    assert not [f for f in m55 + m4 if f.startswith("-DARM_MATH_AUTOVECTORIZE")]
     assert "-DTF_LITE_STATIC_MEMORY" in m4 and "-O2" in m4
     with pytest.raises(Exception, match="cortex-m7"):
         tflm_lib.compile_flags("cortex-m7", "cmsis_nn")
