@@ -562,7 +562,8 @@ def write_reports(out: Path, summary: dict[str, Any], params: DeployParams) -> N
     r.key_values(
         {
             "inferences/s (median)": lat["inferences_per_s"] if lat.get("measured", True) else "not measured",
-            **{f"PERF {k}": v for k, v in summary["perf"].items()},
+            **{f"PERF {k} (as counted)": v for k, v in summary["perf"].items()},
+            **{f"PERF {k} ({lat['counter']['unit']})": v for k, v in (lat.get("perf") or {}).items()},
             "link frames/s": summary["link"]["frames_per_s"],
             "link bytes/s": summary["link"]["bytes_per_s"],
         }
