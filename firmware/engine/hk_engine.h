@@ -47,7 +47,10 @@ typedef enum {
     HK_ENGINE_ERR_NOT_READY = 4,        /* init failed earlier; nothing can run */
     HK_ENGINE_ERR_MODEL_TOO_BIG = 5,    /* model does not fit the board's MRAM/flash */
     HK_ENGINE_ERR_ARENA_TOO_BIG = 6,    /* arena does not fit the board's SRAM */
-    HK_ENGINE_ERR_IO = 7                /* host port: could not load the model / runtime */
+    HK_ENGINE_ERR_IO = 7,               /* host port: could not load the model / runtime */
+    HK_ENGINE_ERR_INIT_FAULT = 9        /* set by the link core, never by an engine: the previous boot
+                                           faulted (or was reset) inside hk_engine_init, so this boot
+                                           did not run it again (hk_platform_noinit_word) */
 } hk_engine_status_t;
 
 typedef struct {
@@ -61,7 +64,9 @@ typedef struct {
     hk_tensor_info_t output;
 } hk_engine_info_t;
 
-/* Initialise the interpreter (once; again after hk_engine_reset). Fills *info even on failure. */
+/* Initialise the interpreter (once; again after hk_engine_reset). Fills *info even on failure.
+ * It may crash instead (TFLM HardFaults on some bad arenas/models): the core then learns of it on the
+ * next boot from a marker in reset-surviving RAM and answers HELLO without calling this again. */
 int32_t hk_engine_init(hk_engine_info_t *info);
 
 /* Buffers owned by the engine; valid after a successful init. The input stays as written until

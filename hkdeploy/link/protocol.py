@@ -57,6 +57,7 @@ class Status(IntEnum):
     ENGINE_MODEL_TOO_BIG = 5
     ENGINE_ARENA_TOO_BIG = 6
     ENGINE_IO = 7
+    ENGINE_INIT_FAULT = 9
     BAD_CRC = 16
     BAD_LENGTH = 17
     UNKNOWN_TYPE = 18
@@ -100,6 +101,10 @@ STATUS_TEXT: dict[int, tuple[str, str]] = {
     7: (
         "the virtual EVB could not load the model or the TFLM runtime",
         "run hkdeploy build again; check the host port's stderr",
+    ),
+    9: (
+        "the engine crashed during initialisation on the previous boot (the device faulted or was reset inside AllocateTensors); not retried",
+        "read the fault LOG (hkdeploy -v: kind and PC); rebuild with the arena size from model_config.h and check the op resolver; RESET (or the reset button) tries the init once more",
     ),
     16: (
         "a packet arrived damaged (bad CRC or COBS encoding)",

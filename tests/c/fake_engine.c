@@ -10,6 +10,10 @@
  *   kind 1: an undefined instruction (UsageFault UNDEFINSTR)
  *   kind 2: a load from an address with nothing behind it (BusFault, precise)
  *   kind 3: an integer division by zero (UsageFault DIVBYZERO; the platform traps it)
+ * Built with -DHK_FAKE_INIT_FAULT=1 (QEMU tests only), hk_engine_init itself executes an undefined
+ * instruction every time: an engine whose AllocateTensors crashes (TFLM HardFaults on some bad arenas).
+ * On the host (test_core.c), g_fake_init_hook is called inside hk_engine_init when set: the tests
+ * longjmp out of it to play a crash that resets the device.
  * Never in a firmware build that talks to a user's board.
  */
 #include <stdlib.h>
@@ -25,8 +29,17 @@ static uint8_t s_in[IN_BYTES];
 static uint8_t s_out[OUT_BYTES];
 static uint8_t s_invokes;
 int32_t g_fake_alloc_status;
+void (*g_fake_init_hook)(void);
+unsigned g_fake_inits; /* hk_engine_init calls so far (the tests count skipped inits) */
 
 int32_t hk_engine_init(hk_engine_info_t *info) {
+    g_fake_inits++;
+#if defined(HK_FAKE_INIT_FAULT) && HK_FAKE_INIT_FAULT
+    __asm volatile("udf #1"); /* UsageFault (UNDEFINSTR) inside init, like a crashing AllocateTensors */
+#endif
+    if (g_fake_init_hook != NULL) {
+        g_fake_init_hook();
+    }
     memset(info, 0, sizeof *info);
     info->status = g_fake_alloc_status;
     info->arena_size = 4096u;

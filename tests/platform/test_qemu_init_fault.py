@@ -1,0 +1,156 @@
+"""An engine whose init crashes, on real 32-bit Arm code: the link still comes up (issue #11, defect 4).
+
+The engine is tests/c/fake_engine.c (a TEST DOUBLE) built with ``HK_FAKE_INIT_FAULT=1``: its
+hk_engine_init executes an undefined instruction every time, as TFLM's AllocateTensors HardFaults on
+some bad arenas or models. Without the core's boot marker the QEMU platform's fault handler resets,
+the next boot faults again, and HELLO is never answered (a reset loop); on a board it just dies.
+With it, the boot after the fault skips the init, HELLO answers with alloc_status ENGINE_INIT_FAULT
+and the fault's kind and PC as LOG lines, and RESET (or the reset button) tries the init once more.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hkdeploy.errors import DeviceError
+from hkdeploy.link import protocol as p
+from hkdeploy.link.client import DeviceClient, DeviceStatusError, Timeouts
+from hkdeploy.platforms.qemu_build import MACHINES, build_qemu_firmware
+from hkdeploy.platforms.qemu_process import QemuBoard
+from tests.platform.qemu_support import (
+    FAKE_ENGINE,
+    fake_engine_defines,
+    needs_qemu,
+    qemu_processes_running,
+)
+
+pytestmark = needs_qemu
+
+IN_BYTES = 300
+REASON = "engine init crashed on the previous boot: not retried"
+FAULT = "init fault: UsageFault (UNDEFINSTR) PC=0x"
+
+
+@pytest.fixture(scope="module")
+def fault_elfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """machine -> ELF of the link core + QEMU platform + a fake engine whose init faults."""
+    out = tmp_path_factory.mktemp("qemu-initfault-fw")
+    elfs = {}
+    for machine in MACHINES:
+        build = build_qemu_firmware(
+            machine,
+            [FAKE_ENGINE],
+            out / f"hk_initfault_{machine}.elf",
+            defines={**fake_engine_defines(machine), "HK_FAKE_INIT_FAULT": 1},
+            build_id="test-init-fault",
+            log=out / "commands.log",
+        )
+        elfs[machine] = build.elf
+    return elfs
+
+
+@pytest.fixture(scope="module")
+def fault_boards(
+    fault_elfs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, QemuBoard]]:
+    logs = tmp_path_factory.mktemp("qemu-initfault-logs")
+    boards: dict[str, QemuBoard] = {}
+    try:
+        for machine, elf in fault_elfs.items():
+            boards[machine] = QemuBoard(elf, machine, log_path=logs / f"{machine}.log").start()
+        yield boards
+    finally:
+        for board in boards.values():
+            board.stop()
+    left = qemu_processes_running(str(next(iter(fault_elfs.values())).parent))
+    assert not left, f"stray QEMU processes: {left}"
+
+
+def _engine_init_range(elf: Path) -> tuple[int, int]:
+    """[start, end) of hk_engine_init in the ELF, from the symbol table (not from the firmware)."""
+    nm = shutil.which("arm-none-eabi-nm")
+    if nm is None:
+        pytest.skip("needs arm-none-eabi-nm: apt-get install binutils-arm-none-eabi")
+    out = subprocess.run([nm, "-S", str(elf)], capture_output=True, text=True, timeout=30, check=True).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and fields[3] == "hk_engine_init":
+            start = int(fields[0], 16) & ~1
+            return start, start + int(fields[1], 16)
+    raise AssertionError(f"no hk_engine_init in {elf}")
+
+
+def _fault_pc(logs: list[str]) -> int:
+    line = next(line for line in logs if line.startswith(FAULT))
+    return int(line[len(FAULT) - 2 :].split()[0], 16)
+
+
+def _hello_after_reboot(dev: DeviceClient) -> p.HelloResponse:
+    """HELLO while the board may still be faulting and rebooting (bounded: a few tries)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return dev.hello()
+        except DeviceError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def _wait_for_log(dev: DeviceClient, prefix: str, after: int) -> None:
+    deadline = time.monotonic() + 5
+    while not any(line.startswith(prefix) for line in list(dev.logs)[after:]):
+        assert time.monotonic() < deadline, list(dev.logs)
+        time.sleep(0.05)  # the client's reader thread collects LOG events
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_hello_answers_despite_an_engine_init_that_faults(
+    fault_boards: dict[str, QemuBoard], fault_elfs: dict[str, Path], machine: str
+) -> None:
+    board = fault_boards[machine]
+    start, end = _engine_init_range(fault_elfs[machine])
+    with DeviceClient(board.url, timeouts=Timeouts(packet=1.0, command=10.0, retries=2)) as dev:
+        # power-on: init faults, the handler resets, the next boot skips init and the link comes up
+        info = _hello_after_reboot(dev)
+        assert info.alloc_status == p.Status.ENGINE_INIT_FAULT == 9
+        assert info.board == f"qemu:{machine}" and info.build_id == "test-init-fault"
+        assert REASON in dev.logs, list(dev.logs)
+        assert start <= _fault_pc(list(dev.logs)) < end  # the LOG names the fault, inside the init
+        # nothing runs on an engine that never initialised (sent raw: the client itself would refuse
+        # a RUN for an input HELLO describes as 0 bytes)
+        for msg, payload in (
+            (p.MsgType.RUN, p.RunRequest(0, bytes(IN_BYTES)).pack()),
+            (p.MsgType.INVOKE, b""),
+        ):
+            with pytest.raises(DeviceStatusError) as refused:
+                dev.request(msg, payload)
+            assert refused.value.status == p.Status.ENGINE_NOT_READY
+        # what validate / doctor print: one line with the status text, the fault, and a hint
+        with pytest.raises(DeviceError) as not_ready:
+            dev.check_ready(None)
+        assert "crashed during initialisation" in str(not_ready.value) and "UNDEFINSTR" in str(
+            not_ready.value
+        )
+        assert not_ready.value.hint and "RESET" in not_ready.value.hint
+
+        # RESET retries the init: answered first, then the init faults again (the handler's LOG),
+        # the board resets, and HELLO still answers
+        seen = len(dev.logs)
+        dev.reset()
+        _wait_for_log(dev, "fault: UsageFault (UNDEFINSTR) PC=0x", seen)
+        info = _hello_after_reboot(dev)
+        assert info.alloc_status == p.Status.ENGINE_INIT_FAULT
+        assert start <= _fault_pc(list(dev.logs)[seen:]) < end
+        assert dev.stats_device().inits == 1  # a fresh boot (the fault's system reset), not a soft one
+
+        # the reset button retries too (the skipped boot cleared the marker) and ends the same way
+        seen = len(dev.logs)
+        board.press_reset()
+        _wait_for_log(dev, "reset after a fault: UsageFault", seen)
+        assert _hello_after_reboot(dev).alloc_status == p.Status.ENGINE_INIT_FAULT
