@@ -488,10 +488,14 @@ static void test_stats_and_reset_button(void) {
 
 /* ---- an engine init that crashes: the "reset" is a longjmp out of hk_engine_init --------------- */
 static jmp_buf s_crash;
+static int s_crash_armed; /* set right after setjmp: a crash never jumps to a stale jmp_buf */
 static uint32_t s_mark_during_init;
 static void crash_in_init(void) {
     s_mark_during_init = s_noinit;
-    longjmp(s_crash, 1); /* like a HardFault whose handler resets the MCU: init never returns */
+    if (s_crash_armed) {
+        s_crash_armed = 0;
+        longjmp(s_crash, 1); /* like a HardFault whose handler resets the MCU: init never returns */
+    }
 }
 static void note_mark(void) { s_mark_during_init = s_noinit; }
 
@@ -515,6 +519,7 @@ static void test_engine_init_crash_is_not_retried_at_boot(void) {
 
     g_fake_init_hook = crash_in_init; /* the next init crashes */
     if (setjmp(s_crash) == 0) {
+        s_crash_armed = 1;
         hk_core_reset(); /* the reset button: init runs again, and dies in it */
         CHECK(!"hk_engine_init returned");
     }
@@ -539,9 +544,11 @@ static void test_engine_init_crash_is_not_retried_at_boot(void) {
 
     /* RESET retries the init: answered first, then init crashes again; the next boot skips it again */
     if (setjmp(s_crash) == 0) {
+        s_crash_armed = 1;
         send(HK_MSG_RESET, 0, 4, NULL, 0);
         CHECK(!"hk_engine_init returned");
     }
+    s_crash_armed = 0;
     CHECK(g_fake_inits == inits + 1u && s_noinit == marker);
     CHECK(take(got, 4) == 1 && got[0].type == HK_MSG_RESET && got[0].status == HK_STATUS_OK);
     s_fault_text = NULL; /* a platform without a fault record: the reason alone */
