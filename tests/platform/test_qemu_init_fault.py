@@ -137,6 +137,7 @@ def test_hello_answers_despite_an_engine_init_that_faults(
         assert "crashed during initialisation" in str(not_ready.value) and "UNDEFINSTR" in str(
             not_ready.value
         )
+        assert "; arena" not in str(not_ready.value)  # no arena: the engine never reported one
         assert not_ready.value.hint and "RESET" in not_ready.value.hint
 
         # RESET retries the init: answered first, then the init faults again (the handler's LOG),
