@@ -20,6 +20,7 @@ __attribute__((weak)) const char *hk_engine_error_text(void) { return NULL; }
 /* Platforms without reset-surviving RAM or a fault record keep these defaults (hk_platform.h). */
 __attribute__((weak)) volatile uint32_t *hk_platform_noinit_word(void) { return NULL; }
 __attribute__((weak)) const char *hk_platform_fault_text(void) { return NULL; }
+__attribute__((weak)) void hk_platform_init_guard(int armed) { (void)armed; }
 
 /* The marker in hk_platform_noinit_word() while hk_engine_init runs ("INIT"); any other value means
  * the previous boot did not die inside it (a random power-on value matches once in 2^32). */
@@ -356,7 +357,9 @@ void hk_dispatch_init(void) {
         *mark = HK_INIT_IN_PROGRESS;
         __asm__ volatile("" ::: "memory"); /* the marker is stored before any of the init runs */
     }
+    hk_platform_init_guard(1);
     (void)hk_engine_init(&s_info);
+    hk_platform_init_guard(0);
     if (mark != NULL) {
         __asm__ volatile("" ::: "memory");
         *mark = 0u;

@@ -47,6 +47,11 @@ void hk_platform_reset(void);
 volatile uint32_t *hk_platform_noinit_word(void);
 const char *hk_platform_fault_text(void);
 
+/* Optional (weak default: nothing): armed = 1 just before hk_engine_init, 0 after it returns. A
+ * platform with a watchdog resets the device when the init hangs instead of faulting; the marker
+ * above then makes the next boot report ENGINE_INIT_FAULT too. */
+void hk_platform_init_guard(int armed);
+
 /* What hk_platform_cycles() counts; HELLO reports it (counter_kind) so the host labels timings
  * truthfully. Numbers are wire values: keep them in step with spec.yaml (HELLO.counter_kind). */
 typedef enum {

@@ -12,6 +12,7 @@
  *   kind 3: an integer division by zero (UsageFault DIVBYZERO; the platform traps it)
  * Built with -DHK_FAKE_INIT_FAULT=1 (QEMU tests only), hk_engine_init itself executes an undefined
  * instruction every time: an engine whose AllocateTensors crashes (TFLM HardFaults on some bad arenas).
+ * With -DHK_FAKE_INIT_HANG=1 it loops forever instead (the QEMU hang guard's test).
  * On the host (test_core.c), g_fake_init_hook is called inside hk_engine_init when set: the tests
  * longjmp out of it to play a crash that resets the device.
  * Never in a firmware build that talks to a user's board.
@@ -36,6 +37,11 @@ int32_t hk_engine_init(hk_engine_info_t *info) {
     g_fake_inits++;
 #if defined(HK_FAKE_INIT_FAULT) && HK_FAKE_INIT_FAULT
     __asm volatile("udf #1"); /* UsageFault (UNDEFINSTR) inside init, like a crashing AllocateTensors */
+#endif
+#if defined(HK_FAKE_INIT_HANG) && HK_FAKE_INIT_HANG
+    for (;;) { /* an init that never returns (the platform's watchdog must end it) */
+        __asm volatile("" ::: "memory");
+    }
 #endif
     if (g_fake_init_hook != NULL) {
         g_fake_init_hook();

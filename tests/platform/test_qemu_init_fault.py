@@ -155,3 +155,38 @@ def test_hello_answers_despite_an_engine_init_that_faults(
         board.press_reset()
         _wait_for_log(dev, "reset after a fault: UsageFault", seen)
         assert _hello_after_reboot(dev).alloc_status == p.Status.ENGINE_INIT_FAULT
+
+
+def test_an_init_that_hangs_is_ended_by_the_watchdog(tmp_path: Path) -> None:
+    """mps2-an386's CMSDK watchdog guards the init: a hang becomes an NMI, recorded, reset, status 9."""
+    machine = "mps2-an386"
+    build = build_qemu_firmware(
+        machine,
+        [FAKE_ENGINE],
+        tmp_path / "hk_inithang.elf",
+        # 250 k ticks of the 25 MHz watchdog clock = 10^7 instructions under -icount shift=0
+        defines={
+            **fake_engine_defines(machine),
+            "HK_FAKE_INIT_HANG": 1,
+            "HK_QEMU_INIT_WATCHDOG_TICKS": "250000u",
+        },
+        build_id="test-init-hang",
+        log=tmp_path / "commands.log",
+    )
+    start, end = _engine_init_range(build.elf)
+    with QemuBoard(build.elf, machine, log_path=tmp_path / "qemu.log") as board:
+        with DeviceClient(board.url, timeouts=Timeouts(packet=1.0, command=10.0, retries=2)) as dev:
+            info = _hello_after_reboot(dev)
+            assert info.alloc_status == p.Status.ENGINE_INIT_FAULT
+            assert REASON in dev.logs, list(dev.logs)
+            line = next(line for line in dev.logs if line.startswith("init fault: "))
+            assert line.startswith("init fault: NMI PC=0x"), line  # the watchdog's interrupt
+            assert start <= int(line.split("PC=")[1].split()[0], 16) < end  # stopped inside the init
+            # the guard is off once the link is up: the board polls far past 10^7 instructions (QEMU
+            # runs well over 5 M instructions/s) without another reset
+            seen, before = len(dev.logs), dev.stats_device()
+            time.sleep(2.0)
+            after = dev.stats_device()
+            assert after.inits == 1 and after.frames_ok == before.frames_ok + 1  # no reboot since
+            assert list(dev.logs)[seen:] == []
+    assert not qemu_processes_running(str(build.elf))
