@@ -157,24 +157,26 @@ def test_hello_answers_despite_an_engine_init_that_faults(
         assert _hello_after_reboot(dev).alloc_status == p.Status.ENGINE_INIT_FAULT
 
 
-def test_an_init_that_hangs_is_ended_by_the_watchdog(tmp_path: Path) -> None:
-    """mps2-an386's CMSDK watchdog guards the init: a hang becomes an NMI, recorded, reset, status 9."""
-    machine = "mps2-an386"
-    build = build_qemu_firmware(
-        machine,
-        [FAKE_ENGINE],
-        tmp_path / "hk_inithang.elf",
+def _guarded_elf(tmp_path: Path, name: str, hang: bool) -> Path:
+    defines = {
+        **fake_engine_defines("mps2-an386"),
         # 250 k ticks of the 25 MHz watchdog clock = 10^7 instructions under -icount shift=0
-        defines={
-            **fake_engine_defines(machine),
-            "HK_FAKE_INIT_HANG": 1,
-            "HK_QEMU_INIT_WATCHDOG_TICKS": "250000u",
-        },
-        build_id="test-init-hang",
-        log=tmp_path / "commands.log",
+        "HK_QEMU_INIT_WATCHDOG_TICKS": "250000u",
+        "HK_FAKE_INIT_HANG": int(hang),
+    }
+    build = build_qemu_firmware(
+        "mps2-an386", [FAKE_ENGINE], tmp_path / f"{name}.elf", defines=defines, build_id="test-init-guard"
     )
-    start, end = _engine_init_range(build.elf)
-    with QemuBoard(build.elf, machine, log_path=tmp_path / "qemu.log") as board:
+    return build.elf
+
+
+def test_an_init_that_hangs_is_ended_by_the_watchdog(tmp_path: Path) -> None:
+    """mps2-an386's CMSDK watchdog guards the init: a hang becomes an NMI, recorded, reset, status 9;
+    after an init that returns the guard is off."""
+    machine = "mps2-an386"
+    hang = _guarded_elf(tmp_path, "hk_inithang", hang=True)
+    start, end = _engine_init_range(hang)
+    with QemuBoard(hang, machine, log_path=tmp_path / "qemu-hang.log") as board:
         with DeviceClient(board.url, timeouts=Timeouts(packet=1.0, command=10.0, retries=2)) as dev:
             info = _hello_after_reboot(dev)
             assert info.alloc_status == p.Status.ENGINE_INIT_FAULT
@@ -182,11 +184,15 @@ def test_an_init_that_hangs_is_ended_by_the_watchdog(tmp_path: Path) -> None:
             line = next(line for line in dev.logs if line.startswith("init fault: "))
             assert line.startswith("init fault: NMI PC=0x"), line  # the watchdog's interrupt
             assert start <= int(line.split("PC=")[1].split()[0], 16) < end  # stopped inside the init
-            # the guard is off once the link is up: the board polls far past 10^7 instructions (QEMU
-            # runs well over 5 M instructions/s) without another reset
+    fine = _guarded_elf(tmp_path, "hk_initguard", hang=False)
+    with QemuBoard(fine, machine, log_path=tmp_path / "qemu-fine.log") as board:
+        with DeviceClient(board.url, timeouts=Timeouts(packet=1.0, command=10.0, retries=2)) as dev:
+            assert dev.hello().alloc_status == 0
+            # the guard was disarmed when the init returned: the board polls far past 10^7
+            # instructions (QEMU runs well over 5 M instructions/s) without a watchdog reset
             seen, before = len(dev.logs), dev.stats_device()
             time.sleep(2.0)
             after = dev.stats_device()
             assert after.inits == 1 and after.frames_ok == before.frames_ok + 1  # no reboot since
             assert list(dev.logs)[seen:] == []
-    assert not qemu_processes_running(str(build.elf))
+    assert not qemu_processes_running(str(tmp_path))
