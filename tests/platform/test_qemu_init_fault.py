@@ -10,6 +10,7 @@ and the fault's kind and PC as LOG lines, and RESET (or the reset button) tries 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import time
@@ -21,7 +22,8 @@ import pytest
 from hkdeploy.errors import DeviceError
 from hkdeploy.link import protocol as p
 from hkdeploy.link.client import DeviceClient, DeviceStatusError, Timeouts
-from hkdeploy.platforms.qemu_build import MACHINES, build_qemu_firmware
+from hkdeploy.paths import firmware_dir
+from hkdeploy.platforms.qemu_build import MACHINES, build_commands, build_qemu_firmware
 from hkdeploy.platforms.qemu_process import QemuBoard
 from tests.platform.qemu_support import (
     FAKE_ENGINE,
@@ -195,4 +197,69 @@ def test_an_init_that_hangs_is_ended_by_the_watchdog(tmp_path: Path) -> None:
             after = dev.stats_device()
             assert after.inits == 1 and after.frames_ok == before.frames_ok + 1  # no reboot since
             assert list(dev.logs)[seen:] == []
+    assert not qemu_processes_running(str(tmp_path))
+
+
+# The emulated board's fault vectors go to hk_qemu_fault_entry; here they reach the neuralSPOT
+# handler instead, with the fault exceptions left disabled as on an Apollo (they escalate to HardFault).
+_NS_SHIM = """
+void hk_qemu_fault_init(void);
+void hk_qemu_fault_report_previous(void);
+void hk_qemu_fault_entry(void);
+void hk_qemu_fault_init(void) {}
+void hk_qemu_fault_report_previous(void) {}
+__attribute__((naked)) void hk_qemu_fault_entry(void) { __asm volatile("b HardFault_Handler"); }
+"""
+
+
+def _elf_with_the_neuralspot_fault_handler(machine: str, out: Path) -> Path:
+    """The init-fault firmware with platform/neuralspot/src/hk_ns_fault.c in place of the QEMU
+    platform's fault handler (the production build's commands, one source swapped, a shim added)."""
+    shim = out.parent / "ns_shim.c"
+    shim.write_text(_NS_SHIM)
+    ns_fault = firmware_dir() / "platform" / "neuralspot" / "src" / "hk_ns_fault.c"
+    defines = {**fake_engine_defines(machine), "HK_FAKE_INIT_FAULT": 1}
+    _, commands = build_commands(machine, [FAKE_ENGINE], out, defines=defines, build_id="test-ns-fault")
+    swapped = []
+    for cmd in commands:
+        argv = list(cmd.argv)
+        if any(a.endswith("hk_qemu_fault.c") for a in argv):
+            i = next(i for i, a in enumerate(argv) if a.endswith("hk_qemu_fault.c"))
+            argv[i] = str(ns_fault)
+            shim_argv = list(argv)
+            shim_argv[i] = str(shim)
+            shim_argv[shim_argv.index("-o") + 1] = str(out.parent / "ns_shim.o")
+            swapped.append(dataclasses.replace(cmd, argv=shim_argv))
+        elif "-T" in argv:  # the link: add the shim's object
+            argv.insert(argv.index("-o"), str(out.parent / "ns_shim.o"))
+        swapped.append(dataclasses.replace(cmd, argv=argv))
+    (out.parent / f"{out.name}.obj").mkdir(parents=True, exist_ok=True)
+    for cmd in swapped:
+        subprocess.run(cmd.argv, check=True, capture_output=True, timeout=cmd.timeout)
+    link_out = Path(swapped[-1].argv[swapped[-1].argv.index("-o") + 1])
+    link_out.replace(out)
+    return out
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_the_neuralspot_fault_handler_gives_the_same_on_the_emulated_cores(
+    machine: str, tmp_path: Path
+) -> None:
+    """hk_ns_fault.c on an emulated Cortex-M4F / M55: it records the fault, resets by SYSRESETREQ, and
+    the next boot answers HELLO with status 9 and its record. (What QEMU cannot say: whether an
+    Apollo's SRAM keeps .noinit across that reset.)"""
+    elf = _elf_with_the_neuralspot_fault_handler(machine, tmp_path / "hk_nsfault.elf")
+    start, end = _engine_init_range(elf)
+    with QemuBoard(elf, machine, log_path=tmp_path / "qemu.log") as board:
+        with DeviceClient(board.url, timeouts=Timeouts(packet=1.0, command=10.0, retries=2)) as dev:
+            info = _hello_after_reboot(dev)
+            assert info.alloc_status == p.Status.ENGINE_INIT_FAULT
+            assert REASON in dev.logs, list(dev.logs)
+            line = next(line for line in dev.logs if line.startswith("init fault: "))
+            # escalated to HardFault; CFSR still names the cause (UNDEFINSTR, bit 16)
+            assert line.startswith("init fault: HardFault PC=0x") and line.endswith(" CFSR=0x00010000"), line
+            assert start <= int(line.split("PC=")[1].split()[0], 16) < end
+            dev.reset()  # RESET retries: faults again, the board resets, HELLO answers 9 again
+            assert _hello_after_reboot(dev).alloc_status == p.Status.ENGINE_INIT_FAULT
+            assert dev.stats_device().inits == 1
     assert not qemu_processes_running(str(tmp_path))
