@@ -133,7 +133,7 @@ def test_hello_answers_despite_an_engine_init_that_faults(
             with pytest.raises(DeviceStatusError) as refused:
                 dev.request(msg, payload)
             assert refused.value.status == p.Status.ENGINE_NOT_READY
-        # what validate / doctor print: one line with the status text, the fault, and a hint
+        # what validate and demo stop with (check_ready): one line with the status text, the fault, a hint
         with pytest.raises(DeviceError) as not_ready:
             dev.check_ready(None)
         assert "crashed during initialisation" in str(not_ready.value) and "UNDEFINSTR" in str(
