@@ -10,6 +10,9 @@ CORE_SRC := $(sort $(wildcard firmware/core/*.c))
 # The MLPerf Tiny DUT front end (firmware/dut): unit-tested with its own test doubles, compiled with
 # the same flags for the host and both Cortex-M targets.
 DUT_SRC := $(sort $(wildcard firmware/dut/*.c))
+# The neuralSPOT platform's fault handler (plain C on the Cortex-M system registers, no SDK header):
+# cross-compiled with the same flags, so CI checks it without the SDK.
+NS_FAULT_SRC := firmware/platform/neuralspot/src/hk_ns_fault.c
 CORE_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wconversion -Os
 CTEST_SAN := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
 ARM_GCC ?= arm-none-eabi-gcc
@@ -27,11 +30,11 @@ ctest:
 	build/ctest/test_dut
 	@for f in $(CORE_SRC) $(DUT_SRC); do gcc $(CORE_CFLAGS) -c $$f -o build/ctest/host_$$(basename $$f .c).o || exit 1; done
 	@if command -v $(ARM_GCC) >/dev/null 2>&1; then \
-	  for f in $(CORE_SRC) $(DUT_SRC); do \
+	  for f in $(CORE_SRC) $(DUT_SRC) $(NS_FAULT_SRC); do \
 	    $(ARM_GCC) $(CORE_CFLAGS) -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -c $$f -o build/ctest/m4_$$(basename $$f .c).o || exit 1; \
 	    $(ARM_GCC) $(CORE_CFLAGS) -mcpu=cortex-m55 -mthumb -mfloat-abi=hard -c $$f -o build/ctest/m55_$$(basename $$f .c).o || exit 1; \
 	  done; \
-	  echo "ctest: link core and DUT front end compile warning-free for host, Cortex-M4F and Cortex-M55"; \
+	  echo "ctest: link core and DUT front end compile warning-free for host, Cortex-M4F and Cortex-M55 (+ the neuralSPOT fault handler for both Cortex-M)"; \
 	  $(ARM_GCC:gcc=size) $(patsubst firmware/core/%.c,build/ctest/m4_%.o,$(CORE_SRC)) \
 	    $(patsubst firmware/dut/%.c,build/ctest/m4_%.o,$(DUT_SRC)); \
 	elif [ -n "$$CI" ]; then echo "ctest: $(ARM_GCC) missing in CI (.ci/run installs gcc-arm-none-eabi)"; exit 1; \

@@ -41,6 +41,16 @@ __attribute__((weak)) int32_t hk_engine_capture(uint16_t op, uint32_t offset, ui
 }
 _Static_assert(HK_ENGINE_FEATURE_PROFILE == HK_FEATURE_PROFILE && HK_ENGINE_FEATURE_TENSOR == HK_FEATURE_TENSOR,
                "engine features are the wire's");
+/* Platforms without reset-surviving RAM or a fault record keep these defaults (hk_platform.h). */
+__attribute__((weak)) volatile uint32_t *hk_platform_noinit_word(void) { return NULL; }
+__attribute__((weak)) const char *hk_platform_fault_text(void) { return NULL; }
+__attribute__((weak)) void hk_platform_init_guard(int armed) { (void)armed; }
+
+/* The marker in hk_platform_noinit_word() while hk_engine_init runs ("INIT"); any other value means
+ * the previous boot did not die inside it (a random power-on value matches once in 2^32). */
+#define HK_INIT_IN_PROGRESS 0x54494E49u
+/* "init fault: " + the platform's fault line (kind, CFSR bits, PC), kept for every later HELLO */
+#define HK_INIT_FAULT_TEXT 80u
 _Static_assert(HK_MAX_DIMS == 6, "hk_wire_tensor_t carries 6 dims");
 _Static_assert(sizeof(hk_hello_rsp_t) <= HK_DEFAULT_PAYLOAD, "HELLO (exempt from negotiation) must fit the default payload");
 
@@ -53,6 +63,7 @@ static int s_reset_pending;
 static hk_op_cycles_t s_profile[HK_PROFILE_MAX_OPS]; /* the last PROFILE run, paged by first_op > 0 */
 static uint16_t s_profile_recorded;                  /* entries of s_profile valid (0: no run yet) */
 static uint32_t s_profile_total;
+static char s_init_fault[HK_INIT_FAULT_TEXT]; /* "" unless this boot skipped a crashing init */
 
 static void tensor_to_wire(const hk_tensor_info_t *t, hk_wire_tensor_t *w) {
     memset(w, 0, sizeof *w);
@@ -112,7 +123,13 @@ static uint16_t on_hello(const uint8_t *req, size_t len, uint8_t *rsp_buf, size_
     /* The packed struct's memory is the wire layout on a little-endian CPU (all Cortex-M are). */
     memcpy(rsp_buf, &rsp, sizeof rsp);
     *rsp_len = sizeof rsp;
-    if (s_info.status != HK_ENGINE_OK) {
+    if (s_info.status == HK_ENGINE_ERR_INIT_FAULT) {
+        /* the engine never ran this boot: its error text is not the reason, the fault is */
+        hk_core_log("engine init crashed on the previous boot: not retried");
+        if (s_init_fault[0] != '\0') {
+            hk_core_log(s_init_fault);
+        }
+    } else if (s_info.status != HK_ENGINE_OK) {
         const char *why = hk_engine_error_text();
         if (why != NULL) {
             hk_core_log(why); /* a LOG event before the answer: the reason init failed */
@@ -419,6 +436,23 @@ int hk_dispatch_take_reset(void) {
 
 void hk_dispatch_reset(void) { hk_engine_reset(); }
 
+/* The previous boot died inside hk_engine_init: do not run it again (it would crash again, a reset
+ * loop with a link that never answers). The marker is cleared, so the next init (a host RESET, the
+ * reset button) tries once more. */
+static void skip_crashed_init(void) {
+    s_info.status = HK_ENGINE_ERR_INIT_FAULT;
+    memset(s_init_fault, 0, sizeof s_init_fault);
+    const char *fault = hk_platform_fault_text();
+    if (fault != NULL) {
+        static const char prefix[] = "init fault: ";
+        size_t n = sizeof prefix - 1u;
+        memcpy(s_init_fault, prefix, n);
+        for (size_t i = 0; n < sizeof s_init_fault - 1u && fault[i] != '\0'; i++) {
+            s_init_fault[n++] = fault[i];
+        }
+    }
+}
+
 void hk_dispatch_init(void) {
     s_payload = HK_DEFAULT_PAYLOAD;
     s_in_received = 0u;
@@ -427,6 +461,23 @@ void hk_dispatch_init(void) {
     s_profile_recorded = 0u;
     s_profile_total = 0u;
     memset(&s_info, 0, sizeof s_info);
+    s_init_fault[0] = '\0';
     s_counter_hz = hk_platform_counter_hz();
+    volatile uint32_t *mark = hk_platform_noinit_word();
+    if (mark != NULL && *mark == HK_INIT_IN_PROGRESS) {
+        *mark = 0u;
+        skip_crashed_init();
+        return;
+    }
+    if (mark != NULL) {
+        *mark = HK_INIT_IN_PROGRESS;
+        __asm__ volatile("" ::: "memory"); /* the marker is stored before any of the init runs */
+    }
+    hk_platform_init_guard(1);
     (void)hk_engine_init(&s_info);
+    hk_platform_init_guard(0);
+    if (mark != NULL) {
+        __asm__ volatile("" ::: "memory");
+        *mark = 0u;
+    }
 }

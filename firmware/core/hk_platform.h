@@ -33,6 +33,25 @@ const char *hk_platform_build_id(void);
 /* Soft reset requested by the host (RESET): re-initialise engine and link state. */
 void hk_platform_reset(void);
 
+/* Optional (the core has weak defaults returning NULL): memory that survives a system reset.
+ *
+ * hk_platform_noinit_word: one 32-bit word in RAM that a reset (a fault handler's system reset, the
+ * reset button, a watchdog) leaves as it was and startup code never clears (.noinit / NOLOAD). The
+ * core sets a marker there before hk_engine_init and clears it after: a boot that finds it set knows
+ * the previous boot died inside the engine's init and does not run it again (HELLO reports
+ * ENGINE_INIT_FAULT, the link stays up); a host RESET tries once more. NULL: no such memory (the
+ * core then always runs init). Its content after power-on is arbitrary; the core uses a 32-bit magic.
+ *
+ * hk_platform_fault_text: one line describing the fault that reset the device (e.g. "UsageFault
+ * (UNDEFINSTR) PC=0x000012a4"), at least while hk_core_init() runs at boot; NULL if none is known. */
+volatile uint32_t *hk_platform_noinit_word(void);
+const char *hk_platform_fault_text(void);
+
+/* Optional (weak default: nothing): armed = 1 just before hk_engine_init, 0 after it returns. A
+ * platform with a watchdog resets the device when the init hangs instead of faulting; the marker
+ * above then makes the next boot report ENGINE_INIT_FAULT too. */
+void hk_platform_init_guard(int armed);
+
 /* What hk_platform_cycles() counts; HELLO reports it (counter_kind) so the host labels timings
  * truthfully. Numbers are wire values: keep them in step with spec.yaml (HELLO.counter_kind). */
 typedef enum {

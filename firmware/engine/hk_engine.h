@@ -48,7 +48,10 @@ typedef enum {
     HK_ENGINE_ERR_MODEL_TOO_BIG = 5,    /* model does not fit the board's MRAM/flash */
     HK_ENGINE_ERR_ARENA_TOO_BIG = 6,    /* arena does not fit the board's SRAM */
     HK_ENGINE_ERR_IO = 7,               /* host port: could not load the model / runtime */
-    HK_ENGINE_ERR_UNSUPPORTED = 8       /* this engine has no per-operator profile / tensor capture */
+    HK_ENGINE_ERR_UNSUPPORTED = 8,      /* this engine has no per-operator profile / tensor capture */
+    HK_ENGINE_ERR_INIT_FAULT = 9        /* set by the link core, never by an engine: the previous boot
+                                           faulted (or was reset) inside hk_engine_init, so this boot
+                                           did not run it again (hk_platform_noinit_word) */
 } hk_engine_status_t;
 
 /* hk_engine_info_t.features: what the engine can do besides running the model (HELLO reports them). */
@@ -74,7 +77,9 @@ typedef struct {
     uint16_t features;           /* HK_ENGINE_FEATURE_* */
 } hk_engine_info_t;
 
-/* Initialise the interpreter (once; again after hk_engine_reset). Fills *info even on failure. */
+/* Initialise the interpreter (once; again after hk_engine_reset). Fills *info even on failure.
+ * It may crash instead (TFLM HardFaults on some bad arenas/models): the core then learns of it on the
+ * next boot from a marker in reset-surviving RAM and answers HELLO without calling this again. */
 int32_t hk_engine_init(hk_engine_info_t *info);
 
 /* Buffers owned by the engine; valid after a successful init. The input stays as written until

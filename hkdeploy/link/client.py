@@ -377,7 +377,8 @@ class DeviceClient:
             raise DeviceError(
                 f"{self.url}: the device cannot run the model: {text}"
                 + (f" ({detail})" if detail else "")
-                + f"; arena {info.arena_size} B",
+                # ENGINE_INIT_FAULT: the engine never ran this boot, so it reported no arena
+                + (f"; arena {info.arena_size} B" if info.arena_size else ""),
                 hint=hint or None,
             )
         if expected_sha256 is not None and info.model_sha256 != expected_sha256:

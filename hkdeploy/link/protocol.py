@@ -68,6 +68,7 @@ class Status(IntEnum):
     ENGINE_ARENA_TOO_BIG = 6
     ENGINE_IO = 7
     ENGINE_UNSUPPORTED = 8
+    ENGINE_INIT_FAULT = 9
     BAD_CRC = 16
     BAD_LENGTH = 17
     UNKNOWN_TYPE = 18
@@ -115,6 +116,10 @@ STATUS_TEXT: dict[int, tuple[str, str]] = {
     8: (
         "this engine cannot do that (no per-operator profile or tensor capture)",
         "the virtual EVB's engine (the tflite-micro Python runtime) has no per-operator timer: profile on --board qemu_m4 / qemu_m55 or a board",
+    ),
+    9: (
+        "the engine crashed during initialisation on the previous boot (the device faulted or was reset inside AllocateTensors); not retried",
+        "read the fault LOG (hkdeploy -v: kind and PC); rebuild with the arena size from model_config.h and check the op resolver; RESET (or the reset button) tries the init once more",
     ),
     16: (
         "a packet arrived damaged (bad CRC or COBS encoding)",

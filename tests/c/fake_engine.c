@@ -14,6 +14,11 @@
  * with two counter reads, the whole profile with one read before and one after them; operator k's
  * output is the 300 input bytes XOR k (tensor index 10 + k, int8). g_fake_features = 0 makes the
  * engine answer both as unsupported (HELLO then says so too).
+ * Built with -DHK_FAKE_INIT_FAULT=1 (QEMU tests only), hk_engine_init itself executes an undefined
+ * instruction every time: an engine whose AllocateTensors crashes (TFLM HardFaults on some bad arenas).
+ * With -DHK_FAKE_INIT_HANG=1 it loops forever instead (the QEMU hang guard's test).
+ * On the host (test_core.c), g_fake_init_hook is called inside hk_engine_init when set: the tests
+ * longjmp out of it to play a crash that resets the device.
  * Never in a firmware build that talks to a user's board.
  */
 #include <stdlib.h>
@@ -33,8 +38,22 @@ uint16_t g_fake_features = HK_ENGINE_FEATURE_PROFILE | HK_ENGINE_FEATURE_TENSOR;
 
 #define FAKE_OPS 10u
 const uint16_t k_fake_codes[FAKE_OPS] = {22, 3, 17, 3, 17, 4, 3, 3, 9, 25}; /* RESHAPE, CONV_2D, ... */
+void (*g_fake_init_hook)(void);
+unsigned g_fake_inits; /* hk_engine_init calls so far (the tests count skipped inits) */
 
 int32_t hk_engine_init(hk_engine_info_t *info) {
+    g_fake_inits++;
+#if defined(HK_FAKE_INIT_FAULT) && HK_FAKE_INIT_FAULT
+    __asm volatile("udf #1"); /* UsageFault (UNDEFINSTR) inside init, like a crashing AllocateTensors */
+#endif
+#if defined(HK_FAKE_INIT_HANG) && HK_FAKE_INIT_HANG
+    for (;;) { /* an init that never returns (the platform's watchdog must end it) */
+        __asm volatile("" ::: "memory");
+    }
+#endif
+    if (g_fake_init_hook != NULL) {
+        g_fake_init_hook();
+    }
     memset(info, 0, sizeof *info);
     info->status = g_fake_alloc_status;
     info->arena_size = 4096u;

@@ -7,6 +7,7 @@
  * code under test.
  */
 #include <stddef.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,8 @@ extern int32_t g_fake_alloc_status;
 extern const char g_fake_error_text[];
 extern uint16_t g_fake_features;
 extern const uint16_t k_fake_codes[];
+extern void (*g_fake_init_hook)(void);
+extern unsigned g_fake_inits;
 
 static int s_failures;
 static int s_checks;
@@ -62,6 +65,12 @@ uint32_t hk_platform_cycles(void) {
     return now;
 }
 uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_CPU_CYCLES; }
+/* reset-surviving RAM: off (NULL, like the core's weak default) unless a test turns it on */
+static volatile uint32_t s_noinit;
+static int s_have_noinit;
+static const char *s_fault_text;
+volatile uint32_t *hk_platform_noinit_word(void) { return s_have_noinit ? &s_noinit : NULL; }
+const char *hk_platform_fault_text(void) { return s_fault_text; }
 uint32_t hk_platform_counter_hz(void) { return 96000000u; }
 
 /* ---- helpers: build requests, parse answers (independent little codec for the tests) --------- */
@@ -573,6 +582,96 @@ static void test_tensor_chunks(void) {
     CHECK(take(rsp, 4) == 1 && rsp[0].status == HK_STATUS_BAD_REQUEST);
 }
 
+/* ---- an engine init that crashes: the "reset" is a longjmp out of hk_engine_init --------------- */
+static jmp_buf s_crash;
+static int s_crash_armed; /* set right after setjmp: a crash never jumps to a stale jmp_buf */
+static uint32_t s_mark_during_init;
+static void crash_in_init(void) {
+    s_mark_during_init = s_noinit;
+    if (s_crash_armed) {
+        s_crash_armed = 0;
+        longjmp(s_crash, 1); /* like a HardFault whose handler resets the MCU: init never returns */
+    }
+}
+static void note_mark(void) { s_mark_during_init = s_noinit; }
+
+static int log_is(const packet_t *p, const char *text) {
+    return p->type == HK_MSG_LOG && p->length == strlen(text) && memcmp(p->payload, text, p->length) == 0;
+}
+
+static void test_engine_init_crash_is_not_retried_at_boot(void) {
+    static packet_t got[4];
+    uint8_t req[4] = {0x00, 0x04, HK_PROTOCOL_VERSION, 0};
+    s_have_noinit = 1;
+    s_noinit = 0xA5A5A5A5u; /* what SRAM may hold after power-on */
+    g_fake_init_hook = note_mark;
+    static unsigned inits; /* static: kept across the longjmp */
+    inits = g_fake_inits;
+    boot(0); /* a normal boot: init runs with a marker set, cleared when it returns */
+    CHECK(g_fake_inits == inits + 1u && s_mark_during_init != 0xA5A5A5A5u && s_mark_during_init != 0u);
+    CHECK(s_noinit != s_mark_during_init);
+    static uint32_t marker;
+    marker = s_mark_during_init;
+
+    g_fake_init_hook = crash_in_init; /* the next init crashes */
+    if (setjmp(s_crash) == 0) {
+        s_crash_armed = 1;
+        hk_core_reset(); /* the reset button: init runs again, and dies in it */
+        CHECK(!"hk_engine_init returned");
+    }
+    CHECK(s_noinit == marker); /* left set: the reset came from inside init */
+    inits = g_fake_inits;
+    s_fault_text = "UsageFault (UNDEFINSTR) PC=0x000012a4";
+    boot(0); /* the boot after the fault's reset: the link comes up without running init */
+    CHECK(g_fake_inits == inits && s_noinit != marker);
+    send(HK_MSG_HELLO, 0, 1, req, sizeof req);
+    CHECK(take(got, 4) == 3); /* two LOG events (why, and the platform's fault record), the answer */
+    CHECK(log_is(&got[0], "engine init crashed on the previous boot: not retried"));
+    CHECK(log_is(&got[1], "init fault: UsageFault (UNDEFINSTR) PC=0x000012a4"));
+    CHECK(got[2].type == HK_MSG_HELLO && got[2].status == HK_STATUS_OK);
+    CHECK((int16_t)rd16(got[2].payload + 6) == HK_STATUS_ENGINE_INIT_FAULT && HK_STATUS_ENGINE_INIT_FAULT == 9u);
+    static uint32_t invokes;
+    invokes = hk_core_stats()->invokes;
+    static uint8_t run[4 + 300];
+    send(HK_MSG_RUN, 0, 2, run, sizeof run);
+    CHECK(take(got, 4) == 1 && got[0].status == HK_STATUS_ENGINE_NOT_READY && hk_core_stats()->invokes == invokes);
+    send(HK_MSG_INVOKE, 0, 3, NULL, 0);
+    CHECK(take(got, 4) == 1 && got[0].status == HK_STATUS_ENGINE_NOT_READY && hk_core_stats()->invokes == invokes);
+
+    /* RESET retries the init: answered first, then init crashes again; the next boot skips it again */
+    if (setjmp(s_crash) == 0) {
+        s_crash_armed = 1;
+        send(HK_MSG_RESET, 0, 4, NULL, 0);
+        CHECK(!"hk_engine_init returned");
+    }
+    s_crash_armed = 0;
+    CHECK(g_fake_inits == inits + 1u && s_noinit == marker);
+    CHECK(take(got, 4) == 1 && got[0].type == HK_MSG_RESET && got[0].status == HK_STATUS_OK);
+    s_fault_text = NULL; /* a platform without a fault record: the reason alone */
+    boot(0);
+    CHECK(g_fake_inits == inits + 1u);
+    send(HK_MSG_HELLO, 0, 5, req, sizeof req);
+    CHECK(take(got, 4) == 2 && log_is(&got[0], "engine init crashed on the previous boot: not retried"));
+    CHECK((int16_t)rd16(got[1].payload + 6) == HK_STATUS_ENGINE_INIT_FAULT);
+
+    /* the crash is gone (e.g. a transient): RESET brings the engine up */
+    g_fake_init_hook = NULL;
+    send(HK_MSG_RESET, 0, 6, NULL, 0);
+    CHECK(take(got, 4) == 1 && got[0].status == HK_STATUS_OK && g_fake_inits == inits + 2u);
+    send(HK_MSG_HELLO, 0, 7, req, sizeof req);
+    CHECK(take(got, 4) == 1 && (int16_t)rd16(got[0].payload + 6) == 0); /* no LOG: init is fine */
+    send(HK_MSG_RUN, 0, 8, run, sizeof run);
+    CHECK(take(got, 4) == 1 && got[0].status == HK_STATUS_OK && hk_core_stats()->invokes == invokes + 1u);
+
+    /* the marker only says "init in progress": a failed (returned) init is retried at every boot */
+    g_fake_alloc_status = 2;
+    boot(2);
+    boot(2);
+    CHECK(g_fake_inits == inits + 4u && s_noinit != marker);
+    s_have_noinit = 0;
+    s_out_len = 0;
+}
+
 int main(void) {
     test_crc32();
     test_cobs_vectors();
@@ -588,6 +687,7 @@ int main(void) {
     test_stats_and_reset_button();
     test_profile_pages();
     test_tensor_chunks();
+    test_engine_init_crash_is_not_retried_at_boot();
     printf("ctest: %d checks, %d failed\n", s_checks, s_failures);
     return s_failures ? 1 : 0;
 }

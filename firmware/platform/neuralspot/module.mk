@@ -20,6 +20,8 @@ DEFINES += HK_DUT_TS_PIN=$(HK_DUT_TS_PIN)
 endif
 else
 local_src := $(subdirectory)/src/hk_main.cc $(subdirectory)/src/hk_cycles.cc
+# the fault handler: records the fault and resets; keeps the core's engine-init marker (hk_platform.h)
+local_src += $(subdirectory)/src/hk_ns_fault.c
 local_src += $(wildcard $(hk_fw_root)/core/*.c)
 mains     += $(local_bin)/src/hk_main.o
 endif

@@ -15,6 +15,9 @@
 #define HK_QEMU_UART0_BASE 0x40004000u /* CMSDK APB UART0 (mps2-an386 "uart" at 0x40004000) */
 #define HK_QEMU_SYSCLK_HZ 25000000u   /* SysTick with CLKSOURCE=1 runs at the 25 MHz system clock */
 #define HK_QEMU_MACHINE "mps2-an386"
+/* CMSDK APB watchdog (mps2-an386 "cmsdk-apb-watchdog" at 0x40008000): WDOGCLK is the 25 MHz system
+ * clock, its interrupt is the NMI, a second expiry with RESEN resets the machine */
+#define HK_QEMU_WATCHDOG_BASE 0x40008000u
 #elif defined(HK_QEMU_MACHINE_AN547) && HK_QEMU_MACHINE_AN547
 /* CMSDK APB UART0 of the SSE-300 subsystem: 0x49303000 non-secure, 0x59303000 secure. The core
  * boots (and stays) in the Secure state, so the secure alias is the one that answers. */

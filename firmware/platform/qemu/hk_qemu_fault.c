@@ -14,11 +14,19 @@
  * learns why the device reset.
  * The host sees its request unanswered (or refused: payload back to the default after the reset),
  * HELLOs again and goes on. Polled UART only, no stack-heavy calls, no printf.
+ *
+ * The same .noinit RAM holds the link core's "engine init in progress" word
+ * (hk_platform_noinit_word): when the fault hit inside hk_engine_init, the next boot finds it set,
+ * does not run the init again (which would fault again: a reset loop with a link that never
+ * answers) and HELLO reports ENGINE_INIT_FAULT with hk_platform_fault_text() as a LOG line. QEMU's
+ * system reset (SYSRESETREQ or the monitor's system_reset) reloads the ELF's loadable segments only:
+ * .noinit is NOLOAD, so it keeps its value (tests/platform/test_qemu_init_fault.py relies on it).
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "../../core/hk_core.h"
+#include "../../core/hk_platform.h"
 #include "hk_qemu.h"
 
 #define SCB_SHCSR (*(volatile uint32_t *)0xE000ED24u)
@@ -36,9 +44,11 @@ typedef struct {
     uint32_t magic;
     uint32_t ipsr;
     uint32_t pc;
+    uint32_t cfsr;
 } hk_fault_record_t;
 
 __attribute__((section(".noinit"))) static hk_fault_record_t s_record;
+__attribute__((section(".noinit"))) static volatile uint32_t s_init_marker; /* the core's (hk_platform.h) */
 
 static const char *const k_exception[] = {
     "Thread", "Reset", "NMI", "HardFault", "MemManage", "BusFault", "UsageFault", "SecureFault",
@@ -91,6 +101,21 @@ static void put_kind(text_t *t, uint32_t ipsr) {
     }
 }
 
+/* " (UNDEFINSTR)": the CFSR bits that are set, if any */
+static void put_cfsr(text_t *t, uint32_t cfsr) {
+    const char *sep = " (";
+    for (unsigned i = 0; i < sizeof k_cfsr_bits / sizeof k_cfsr_bits[0]; i++) {
+        if (cfsr & k_cfsr_bits[i].bit) {
+            put(t, sep);
+            put(t, k_cfsr_bits[i].name);
+            sep = " ";
+        }
+    }
+    if (sep[0] == ' ' && sep[1] == '\0') {
+        put(t, ")");
+    }
+}
+
 __attribute__((noreturn, used)) void hk_qemu_fault(const uint32_t *frame, uint32_t exc_return);
 __attribute__((noreturn, used)) void hk_qemu_fault(const uint32_t *frame, uint32_t exc_return) {
     uint32_t ipsr;
@@ -101,6 +126,7 @@ __attribute__((noreturn, used)) void hk_qemu_fault(const uint32_t *frame, uint32
     s_record.magic = FAULT_MAGIC;
     s_record.ipsr = ipsr;
     s_record.pc = frame[6];
+    s_record.cfsr = cfsr;
 
     static const uint8_t delimiter = 0u;
     hk_qemu_uart_write(&delimiter, 1u); /* ends a frame the fault may have cut short */
@@ -109,17 +135,7 @@ __attribute__((noreturn, used)) void hk_qemu_fault(const uint32_t *frame, uint32
     text_t t = {line, line + sizeof line - 1};
     put(&t, "fault: ");
     put_kind(&t, ipsr);
-    const char *sep = " (";
-    for (unsigned i = 0; i < sizeof k_cfsr_bits / sizeof k_cfsr_bits[0]; i++) {
-        if (cfsr & k_cfsr_bits[i].bit) {
-            put(&t, sep);
-            put(&t, k_cfsr_bits[i].name);
-            sep = " ";
-        }
-    }
-    if (sep[0] == ' ' && sep[1] == '\0') {
-        put(&t, ")");
-    }
+    put_cfsr(&t, cfsr);
     put_hex(&t, " PC=", frame[6]);
     put_hex(&t, " LR=", frame[5]);
     *t.p = '\0';
@@ -143,6 +159,23 @@ __attribute__((noreturn, used)) void hk_qemu_fault(const uint32_t *frame, uint32
     __asm volatile("dsb" ::: "memory");
     for (;;) {
     }
+}
+
+volatile uint32_t *hk_platform_noinit_word(void) { return &s_init_marker; }
+
+/* "UsageFault (UNDEFINSTR) PC=0x000012a4" of the fault that reset the machine, until
+ * hk_qemu_fault_report_previous() has reported it (after hk_core_init), else NULL. */
+const char *hk_platform_fault_text(void) {
+    static char line[HK_LOG_LINE];
+    if (s_record.magic != FAULT_MAGIC) {
+        return NULL;
+    }
+    text_t t = {line, line + sizeof line - 1};
+    put_kind(&t, s_record.ipsr);
+    put_cfsr(&t, s_record.cfsr);
+    put_hex(&t, " PC=", s_record.pc);
+    *t.p = '\0';
+    return line;
 }
 
 /* Called once the link is up after boot: a reset that a fault caused is reported once more. */

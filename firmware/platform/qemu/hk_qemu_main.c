@@ -114,6 +114,36 @@ uint32_t hk_platform_cycles(void) {
 
 uint8_t hk_platform_counter_kind(void) { return HK_COUNTER_EMU_TICKS; }
 
+#ifdef HK_QEMU_WATCHDOG_BASE
+/* The hang guard around hk_engine_init (mps2-an386 only; the SSE-300 watchdogs of mps3-an547 were
+ * not tried): the CMSDK watchdog counts HK_QEMU_INIT_WATCHDOG_TICKS of its 25 MHz clock, then raises
+ * the NMI, which the fault handler reports, records and turns into a system reset (RESEN resets on a
+ * second expiry, should the handler not run). Default 10 s of emulated time = 10^10 instructions
+ * under -icount shift=0, far beyond any model's init; a build may pass a smaller value (the tests). */
+#ifndef HK_QEMU_INIT_WATCHDOG_TICKS
+#define HK_QEMU_INIT_WATCHDOG_TICKS 250000000u
+#endif
+#define WDOG_REG(off) (*(volatile uint32_t *)(HK_QEMU_WATCHDOG_BASE + (off)))
+#define WDOG_LOAD WDOG_REG(0x000u)
+#define WDOG_CONTROL WDOG_REG(0x008u) /* bit 0 INTEN (counts, interrupts), bit 1 RESEN */
+#define WDOG_INTCLR WDOG_REG(0x00Cu)
+#define WDOG_LOCK WDOG_REG(0xC00u)
+#define WDOG_UNLOCK_KEY 0x1ACCE551u
+
+void hk_platform_init_guard(int armed) {
+    WDOG_LOCK = WDOG_UNLOCK_KEY;
+    if (armed) {
+        WDOG_LOAD = HK_QEMU_INIT_WATCHDOG_TICKS;
+        WDOG_INTCLR = 1u;
+        WDOG_CONTROL = 0x3u;
+    } else {
+        WDOG_CONTROL = 0u;
+        WDOG_INTCLR = 1u;
+    }
+    WDOG_LOCK = 0u;
+}
+#endif
+
 uint32_t hk_platform_counter_hz(void) { return HK_QEMU_SYSCLK_HZ; }
 
 int main(void) {
