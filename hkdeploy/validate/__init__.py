@@ -14,6 +14,7 @@ instructions on an emulated Cortex-M, cycles on a board). No TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ from hkdeploy.console import info, progress, warn
 from hkdeploy.contracts import EXPORT_REPORT, ExportManifest, TestData, load_export, load_test_data
 from hkdeploy.errors import CheckFailed, DeviceError, UserError
 from hkdeploy.fsutil import write_json, write_text
-from hkdeploy.link.client import Profile
+from hkdeploy.link.client import DeviceClient, Profile
 from hkdeploy.link.pipeline import run_many
 from hkdeploy.platforms import Counter, connect, open_devices, platform_of, target_board
 from hkdeploy.platforms.base import counter_from_hello
@@ -163,69 +164,80 @@ def stream(
     start = time.monotonic()
     deadline = start + run_timeout
 
+    # the connections stay open until the per-layer views are taken on the first one (a virtual EVB
+    # exits when its port is closed), then close whatever happened
+    clients: dict[str, DeviceClient] = {}
+
     def worker(url: str, ids: list[int], bar: Any, task: Any) -> None:
         try:
-            with connect(params, url) as dev:
-                h = dev.check_ready(export.sha256)
+            dev = connect(params, url)
+            with st.lock:
+                clients[url] = dev
+            h = dev.check_ready(export.sha256)
+            with st.lock:
+                for key in ("board", "arena_size", "arena_used", "build_id", "cpu_hz", "counter_kind"):
+                    st.device.setdefault(key, getattr(h, key))
+            # pipelined: up to link.window (default: the device's credits) RUNs in flight
+            frames = (raw[i].tobytes() for i in ids)
+            for i, r in zip(ids, run_many(dev, frames, params.link.window), strict=True):
+                if time.monotonic() > deadline:
+                    raise DeviceError(
+                        f"validate exceeded link.run_timeout ({run_timeout:g} s) with {len(st.done)} of {n} "
+                        "frames done",
+                        hint="raise link.run_timeout, or continue with --resume",
+                    )
+                if guard is not None:
+                    guard()
+                rec = {
+                    "sample": i,
+                    "label": y[i].tolist(),
+                    "output": np.frombuffer(r.output, out_dtype).tolist(),
+                    "cycles": r.cycles,
+                    "micros": r.micros,
+                    "device": url,
+                    "model_sha256": sha,
+                    "export": this_export,
+                }
                 with st.lock:
-                    for key in ("board", "arena_size", "arena_used", "build_id", "cpu_hz", "counter_kind"):
-                        st.device.setdefault(key, getattr(h, key))
-                # pipelined: up to link.window (default: the device's credits) RUNs in flight
-                frames = (raw[i].tobytes() for i in ids)
-                for i, r in zip(ids, run_many(dev, frames, params.link.window), strict=True):
-                    if time.monotonic() > deadline:
-                        raise DeviceError(
-                            f"validate exceeded link.run_timeout ({run_timeout:g} s) with {len(st.done)} of {n} "
-                            "frames done",
-                            hint="raise link.run_timeout, or continue with --resume",
+                    sink.write(json.dumps(rec) + "\n")
+                    sink.flush()
+                    os.fsync(sink.fileno())
+                    st.done[i] = rec
+                    st.fresh += 1
+                    st.moved += len(r.output) + raw[i].nbytes
+                    st.correct += int(y[i].ndim == 0 and int(np.argmax(rec["output"])) == int(y[i]))
+                    st.micros += r.micros
+                    if bar is not None:
+                        bar.update(
+                            task,
+                            advance=1,
+                            status=f"acc {st.correct / st.fresh:.3f}  {st.micros / st.fresh:.0f} µs/inference",
                         )
-                    if guard is not None:
-                        guard()
-                    rec = {
-                        "sample": i,
-                        "label": y[i].tolist(),
-                        "output": np.frombuffer(r.output, out_dtype).tolist(),
-                        "cycles": r.cycles,
-                        "micros": r.micros,
-                        "device": url,
-                        "model_sha256": sha,
-                        "export": this_export,
-                    }
-                    with st.lock:
-                        sink.write(json.dumps(rec) + "\n")
-                        sink.flush()
-                        os.fsync(sink.fileno())
-                        st.done[i] = rec
-                        st.fresh += 1
-                        st.moved += len(r.output) + raw[i].nbytes
-                        st.correct += int(y[i].ndim == 0 and int(np.argmax(rec["output"])) == int(y[i]))
-                        st.micros += r.micros
-                        if bar is not None:
-                            bar.update(
-                                task,
-                                advance=1,
-                                status=f"acc {st.correct / st.fresh:.3f}  {st.micros / st.fresh:.0f} µs/inference",
-                            )
-                with st.lock:
-                    measure = not st.perf
-                    if measure:
-                        st.perf["pending"] = True
+            with st.lock:
+                measure = not st.perf
                 if measure:
-                    p = dev.perf(warmup=5, runs=20)
-                    with st.lock:
-                        st.perf.clear()
-                        st.perf.update(
-                            runs=p.runs,
-                            cycles_min=p.cycles_min,
-                            cycles_median=p.cycles_median,
-                            cycles_max=p.cycles_max,
-                            cpu_hz=p.cpu_hz,
-                        )
+                    st.perf["pending"] = True
+            if measure:
+                p = dev.perf(warmup=5, runs=20)
+                with st.lock:
+                    st.perf.clear()
+                    st.perf.update(
+                        runs=p.runs,
+                        cycles_min=p.cycles_min,
+                        cycles_median=p.cycles_median,
+                        cycles_max=p.cycles_max,
+                        cpu_hz=p.cpu_hz,
+                    )
         except BaseException as exc:  # collected, re-raised in the main thread
             with st.lock:
                 st.errors.append(exc)
 
-    with open_devices(params, board, ports, devices, out) as urls, open(path, "a", encoding="utf-8") as sink:
+    with (
+        open_devices(params, board, ports, devices, out) as urls,
+        open(path, "a", encoding="utf-8") as sink,
+        contextlib.ExitStack() as closing,
+    ):
+        closing.callback(_close_all, clients)
         shards = [todo[k :: len(urls)] for k in range(len(urls))]
         with progress(enabled=show_progress) as bar:
             task = bar.add_task("validate", total=n, completed=n - len(todo), status="")
@@ -245,8 +257,8 @@ def stream(
                     f"validate exceeded link.run_timeout ({run_timeout:g} s): a device stopped answering",
                     hint="raise link.run_timeout, check the device, or continue with --resume",
                 )
-        if not st.errors and st.done:
-            inspect_device(params, urls[0], export, data, st)
+        if not st.errors and st.done and urls[0] in clients:
+            inspect_device(clients[urls[0]], export, data, st, params.export_dir)
     st.perf.pop("pending", None)
     if st.errors:
         raise st.errors[0]
@@ -254,23 +266,27 @@ def stream(
     return st
 
 
+def _close_all(clients: dict[str, DeviceClient]) -> None:
+    for c in list(clients.values()):
+        c.close()
+
+
 def inspect_device(
-    params: DeployParams, url: str, export: ExportManifest, data: TestData, st: Stream
+    dev: DeviceClient, export: ExportManifest, data: TestData, st: Stream, export_dir: Path
 ) -> None:
     """The per-layer views (``hkdeploy.validate.layers``) on the run's first device: a PROFILE of the
     first test frame, and, when a frame differs from the golden, the per-layer diff of the first such
     frame. They explain a run, they do not judge it: a device error here is a warning."""
     layer_list = list(getattr(export.model, "layers", None) or [])
     bad = layers.first_mismatch(st.done, data.tflm)
+    url = dev.url
     try:
-        with connect(params, url) as dev:
-            dev.check_ready(export.sha256)
-            st.profile = layers.take_profile(dev, data.input_raw[0].tobytes())
-            if bad is not None:
-                frame = data.input_raw[bad]
-                host = layers.host_op_outputs(params.export_dir / "model.tflite", export.arena.host, frame)
-                st.layer_diff = layers.layer_diff(dev, bad, frame, layer_list, host)
-                info(f"validate: {layers.describe_diff(st.layer_diff)}")
+        st.profile = layers.take_profile(dev, data.input_raw[0].tobytes())
+        if bad is not None:
+            frame = data.input_raw[bad]
+            host = layers.host_op_outputs(export_dir / "model.tflite", export.arena.host, frame)
+            st.layer_diff = layers.layer_diff(dev, bad, frame, layer_list, host)
+            info(f"validate: {layers.describe_diff(st.layer_diff)}")
     except DeviceError as exc:
         warn(f"validate: no per-layer profile/diff from {url}: {exc}")
         if st.profile is None:
