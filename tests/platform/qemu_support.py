@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hkdeploy.platforms.qemu_build import MACHINES
+from hkdeploy.platforms.qemu_build import MACHINES, build_qemu_firmware
+from hkdeploy.platforms.qemu_process import QemuBoard
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_ENGINE = REPO / "tests" / "c" / "fake_engine.c"
@@ -38,3 +42,33 @@ def qemu_processes_running(path_part: str) -> list[str]:
         if cmdline.startswith("qemu-system-arm") and path_part in cmdline and state != "Z":
             found.append(f"{entry.name}: {cmdline.strip()}")
     return found
+
+
+def build_fake_elfs(out: Path, stem: str, build_id: str, **defines: Any) -> dict[str, Path]:
+    """machine -> ELF of the link core + QEMU platform + the fake engine (``defines`` on top of its own)."""
+    return {
+        machine: build_qemu_firmware(
+            machine,
+            [FAKE_ENGINE],
+            out / f"{stem}_{machine}.elf",
+            defines={**fake_engine_defines(machine), **defines},
+            build_id=build_id,
+            log=out / "commands.log",
+        ).elf
+        for machine in MACHINES
+    }
+
+
+@contextlib.contextmanager
+def running_boards(elfs: dict[str, Path], logs: Path) -> Iterator[dict[str, QemuBoard]]:
+    """machine -> a booted board per ELF; all stopped at the end, and then no QEMU of theirs is left."""
+    boards: dict[str, QemuBoard] = {}
+    try:
+        for machine, elf in elfs.items():
+            boards[machine] = QemuBoard(elf, machine, log_path=logs / f"{machine}.log").start()
+        yield boards
+    finally:
+        for board in boards.values():
+            board.stop()
+    left = qemu_processes_running(str(next(iter(elfs.values())).parent))
+    assert not left, f"stray QEMU processes: {left}"

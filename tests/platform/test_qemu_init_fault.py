@@ -27,9 +27,11 @@ from hkdeploy.platforms.qemu_build import MACHINES, build_commands, build_qemu_f
 from hkdeploy.platforms.qemu_process import QemuBoard
 from tests.platform.qemu_support import (
     FAKE_ENGINE,
+    build_fake_elfs,
     fake_engine_defines,
     needs_qemu,
     qemu_processes_running,
+    running_boards,
 )
 
 pytestmark = needs_qemu
@@ -42,36 +44,17 @@ FAULT = "init fault: UsageFault (UNDEFINSTR) PC=0x"
 @pytest.fixture(scope="module")
 def fault_elfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """machine -> ELF of the link core + QEMU platform + a fake engine whose init faults."""
-    out = tmp_path_factory.mktemp("qemu-initfault-fw")
-    elfs = {}
-    for machine in MACHINES:
-        build = build_qemu_firmware(
-            machine,
-            [FAKE_ENGINE],
-            out / f"hk_initfault_{machine}.elf",
-            defines={**fake_engine_defines(machine), "HK_FAKE_INIT_FAULT": 1},
-            build_id="test-init-fault",
-            log=out / "commands.log",
-        )
-        elfs[machine] = build.elf
-    return elfs
+    return build_fake_elfs(
+        tmp_path_factory.mktemp("qemu-initfault-fw"), "hk_initfault", "test-init-fault", HK_FAKE_INIT_FAULT=1
+    )
 
 
 @pytest.fixture(scope="module")
 def fault_boards(
     fault_elfs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, QemuBoard]]:
-    logs = tmp_path_factory.mktemp("qemu-initfault-logs")
-    boards: dict[str, QemuBoard] = {}
-    try:
-        for machine, elf in fault_elfs.items():
-            boards[machine] = QemuBoard(elf, machine, log_path=logs / f"{machine}.log").start()
+    with running_boards(fault_elfs, tmp_path_factory.mktemp("qemu-initfault-logs")) as boards:
         yield boards
-    finally:
-        for board in boards.values():
-            board.stop()
-    left = qemu_processes_running(str(next(iter(fault_elfs.values())).parent))
-    assert not left, f"stray QEMU processes: {left}"
 
 
 def _engine_init_range(elf: Path) -> tuple[int, int]:
