@@ -284,8 +284,16 @@ def inspect_device(
         st.profile = layers.take_profile(dev, data.input_raw[0].tobytes())
         if bad is not None:
             frame = data.input_raw[bad]
-            host = layers.host_op_outputs(export_dir / "model.tflite", export.arena.host, frame)
-            st.layer_diff = layers.layer_diff(dev, bad, frame, layer_list, host)
+            try:
+                host = layers.host_op_outputs(export_dir / "model.tflite", export.arena.host, frame)
+            except (RuntimeError, ValueError, OSError) as exc:  # the runtime's own words
+                st.layer_diff = {
+                    "frame": bad,
+                    "available": False,
+                    "reason": f"the host interpreter failed: {exc}",
+                }
+            else:
+                st.layer_diff = layers.layer_diff(dev, bad, frame, layer_list, host)
             info(f"validate: {layers.describe_diff(st.layer_diff)}")
     except DeviceError as exc:
         warn(f"validate: no per-layer profile/diff from {url}: {exc}")

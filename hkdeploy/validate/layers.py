@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from hkdeploy.export.inspect import TENSOR_TYPES
 from hkdeploy.link import protocol as p
 from hkdeploy.link.client import DeviceClient, DeviceStatusError, Profile
 from hkdeploy.platforms.base import Counter
 
 log = logging.getLogger("hkdeploy.validate")
 
-_NP_DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 7: np.int16, 9: np.int8, 1: np.float16}
 _UNSUPPORTED = (
     "the device's engine has no per-operator timer (the virtual EVB runs the tflite-micro Python runtime): "
     "profile on --board qemu_m4 / qemu_m55 or a board"
@@ -141,7 +141,7 @@ def compare_op(
     """How the device's output of one operator differs from the host's (None: identical). With the
     tensor's ``shape``, ``where`` gives the range of differing positions along each axis (e.g. only
     the last column: an edge case of a kernel's padding)."""
-    dt = _NP_DTYPES.get(dtype)
+    dt = TENSOR_TYPES[dtype][1] if dtype in TENSOR_TYPES and dtype != 17 else None  # 17 int4: packed
     if dt is None or len(device) != host.nbytes or np.dtype(dt) != host.dtype:
         return {
             "values": int(host.size),
