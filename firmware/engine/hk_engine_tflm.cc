@@ -255,12 +255,7 @@ void on_tflm_log(const char *text) {
 
 void fill_tensor(hk_tensor_info_t *t, const TfLiteTensor *src) {
     memset(t, 0, sizeof *t);
-    t->dtype = static_cast<uint8_t>(src->type == kTfLiteInt8      ? HK_DTYPE_INT8
-                                    : src->type == kTfLiteUInt8   ? HK_DTYPE_UINT8
-                                    : src->type == kTfLiteInt16   ? HK_DTYPE_INT16
-                                    : src->type == kTfLiteInt32   ? HK_DTYPE_INT32
-                                    : src->type == kTfLiteFloat16 ? HK_DTYPE_FLOAT16
-                                                                  : HK_DTYPE_FLOAT32);
+    t->dtype = static_cast<uint8_t>(wire_dtype(src->type));
     int n = src->dims ? src->dims->size : 0;
     if (n > HK_MAX_DIMS) {
         n = HK_MAX_DIMS;

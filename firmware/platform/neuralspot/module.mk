@@ -8,7 +8,7 @@ local_app_name := hkdeploy_fw
 hk_fw_root := $(subdirectory)/../..
 local_bin := $(BINDIR)/$(subdirectory)
 ifeq ($(HK_APP),mlperf)
-local_src := $(subdirectory)/src/hk_dut_main.cc $(subdirectory)/src/hk_cycles.cc
+local_src := $(subdirectory)/src/hk_dut_main.cc $(subdirectory)/src/hk_cycles.cc $(subdirectory)/src/hk_ns_common.cc
 local_src += $(wildcard $(hk_fw_root)/dut/*.c)
 mains     += $(local_bin)/src/hk_dut_main.o
 DEFINES += HK_DUT_NAME=\"$(HK_DUT_NAME)\"
@@ -19,7 +19,7 @@ ifneq ($(HK_DUT_TS_PIN),)
 DEFINES += HK_DUT_TS_PIN=$(HK_DUT_TS_PIN)
 endif
 else
-local_src := $(subdirectory)/src/hk_main.cc $(subdirectory)/src/hk_cycles.cc
+local_src := $(subdirectory)/src/hk_main.cc $(subdirectory)/src/hk_cycles.cc $(subdirectory)/src/hk_ns_common.cc
 # the fault handler: records the fault and resets; keeps the core's engine-init marker (hk_platform.h)
 local_src += $(subdirectory)/src/hk_ns_fault.c
 local_src += $(wildcard $(hk_fw_root)/core/*.c)
