@@ -8,6 +8,7 @@ No TensorFlow here.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import signal
@@ -40,13 +41,41 @@ def die_with_parent_fn() -> Callable[[], None] | None:
     if libc is None:  # pragma: no cover
         return None
     parent = os.getpid()
+    # resolved here, before the fork: the child of a threaded parent must not look symbols up
+    # (dlsym may take a lock another thread held at fork time)
+    prctl = libc.prctl
 
     def preexec() -> None:  # runs in the child between fork and exec: async-signal-safe calls only
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
+        if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != parent:
+            os._exit(1)  # no death signal, or the parent died before it took effect
 
     return preexec
+
+
+_GROUPS: set[int] = set()
+
+
+def own_group(pgid: int) -> None:
+    """Record a child's process group (started with ``start_new_session``) as ours to kill: whatever
+    is still recorded when the interpreter exits gets SIGKILL (a clean stop calls ``release_group``)."""
+    _GROUPS.add(pgid)
+
+
+def release_group(pgid: int) -> None:
+    """The group was stopped: nothing to kill at exit."""
+    _GROUPS.discard(pgid)
+
+
+def _kill_groups() -> None:
+    for pgid in list(_GROUPS):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _GROUPS.discard(pgid)
+
+
+atexit.register(_kill_groups)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

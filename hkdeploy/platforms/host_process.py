@@ -9,7 +9,6 @@ the process dies with its parent (PR_SET_PDEATHSIG), so no stray process outlive
 
 from __future__ import annotations
 
-import atexit
 import os
 import select
 import signal
@@ -20,25 +19,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from hkdeploy.children import own_group, release_group
 from hkdeploy.errors import DeviceError
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
-
-
-_LIVE: set[int] = set()
-
-
-def _kill_all() -> None:
-    for pgid in list(_LIVE):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _LIVE.discard(pgid)
-
-
-atexit.register(_kill_all)
 
 
 class HostPort:
@@ -81,7 +66,7 @@ class HostPort:
             env=env,
             start_new_session=True,  # own process group: stop() kills everything it started
         )
-        _LIVE.add(self.proc.pid)
+        own_group(self.proc.pid)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         line = b""
@@ -133,7 +118,7 @@ class HostPort:
         except subprocess.TimeoutExpired:
             os.killpg(pgid, signal.SIGKILL)
             self.proc.wait(timeout=STOP_TIMEOUT_S)
-        _LIVE.discard(pgid)
+        release_group(pgid)
         if self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None

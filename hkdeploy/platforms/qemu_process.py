@@ -12,8 +12,6 @@ thread that started it), an ``atexit`` kill, bounded start and stop. Nothing her
 
 from __future__ import annotations
 
-import atexit
-import ctypes
 import os
 import re
 import select
@@ -28,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from hkdeploy.children import die_with_parent_fn, own_group, release_group
 from hkdeploy.errors import DeviceError, ToolError
 from hkdeploy.platforms.qemu_build import MACHINES, get_machine
 
@@ -36,37 +35,7 @@ QEMU_HINT = "apt-get install qemu-system-arm"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 MONITOR_TIMEOUT_S = 5.0
-_PR_SET_PDEATHSIG = 1
 _PTY_RE = re.compile(rb"char device redirected to (/dev/pts/\d+) \(label serial0\)")
-
-_LIVE: set[int] = set()
-
-
-def _kill_all() -> None:
-    for pgid in list(_LIVE):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _LIVE.discard(pgid)
-
-
-atexit.register(_kill_all)
-
-
-# resolved before any fork: the child of a threaded parent must not load libraries (dlopen may
-# deadlock on a lock another thread held at fork time)
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-
-
-def _die_with_parent(parent: int) -> None:
-    """preexec_fn: SIGKILL when the starting thread dies; give up if the parent is already gone.
-
-    PR_SET_PDEATHSIG follows the *thread* that forked: start boards from a thread that outlives them
-    (the main thread), not from a short-lived worker.
-    """
-    if _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != parent:
-        os._exit(1)
 
 
 def qemu_command(machine: str, elf: Path, monitor: Path, extra: tuple[str, ...] = ()) -> list[str]:
@@ -142,16 +111,16 @@ class QemuBoard:
             )
         self._tmp = tempfile.TemporaryDirectory(prefix="hkdeploy-qemu-")
         self._monitor = Path(self._tmp.name) / "monitor.sock"
-        parent = os.getpid()
         self.proc = subprocess.Popen(
             qemu_command(self.machine, self.elf, self._monitor, self.extra_args),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stop() kills everything it started
-            preexec_fn=lambda: _die_with_parent(parent),
+            # SIGKILL when the starting thread dies: start boards from one that outlives them (main)
+            preexec_fn=die_with_parent_fn(),
         )
-        _LIVE.add(self.proc.pid)
+        own_group(self.proc.pid)
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -237,7 +206,7 @@ class QemuBoard:
             except subprocess.TimeoutExpired:
                 os.killpg(pgid, signal.SIGKILL)
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
-            _LIVE.discard(pgid)
+            release_group(pgid)
             if self._drain is not None:
                 self._drain.join(timeout=STOP_TIMEOUT_S)
             if self.proc.stdout:
