@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hkdeploy.platforms import tflm_lib
 from hkdeploy.platforms.qemu_build import MACHINES, build_qemu_firmware
 from hkdeploy.platforms.qemu_process import QemuBoard
 
@@ -20,6 +21,25 @@ INSTALL = "apt-get install qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason=f"needs qemu-system-arm and arm-none-eabi-gcc: {INSTALL}",
+)
+
+
+#: the upstream TFLM trees the opt-in tests build from (HK_TFLM_ROOT / HK_TFLM_DOWNLOADS, docs/tflm.md)
+TREES = tflm_lib.TflmTrees.locate()
+_MISSING = [s.name for s in tflm_lib.check_trees(TREES, "cmsis_nn") if not s.found]
+_ARM_CXX = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib"
+
+needs_tflm_trees = pytest.mark.skipif(
+    bool(_MISSING),
+    reason=f"needs the upstream TFLM trees ({', '.join(_MISSING)} not found): set HK_TFLM_ROOT=<tflite-micro> "
+    "and HK_TFLM_DOWNLOADS=<folder with cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy> (docs/tflm.md)",
+)
+needs_arm_cxx = pytest.mark.skipif(
+    shutil.which("arm-none-eabi-g++") is None, reason=f"needs arm-none-eabi-g++: {_ARM_CXX}"
+)
+needs_arm_cxx_and_qemu = pytest.mark.skipif(
+    shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None,
+    reason=f"needs arm-none-eabi-g++ and qemu-system-arm: {_ARM_CXX} qemu-system-arm",
 )
 
 

@@ -13,7 +13,6 @@ Needs HK_TFLM_ROOT / HK_TFLM_DOWNLOADS (docs/tflm.md), arm-none-eabi-gcc + newli
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +21,13 @@ import pytest
 from hkdeploy.config import load_params
 from hkdeploy.platforms import tflm_lib
 from hkdeploy.tflm import board_arena_size
+from tests.platform.qemu_support import TREES, needs_arm_cxx_and_qemu, needs_tflm_trees
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "demo.json"
-TREES = tflm_lib.TflmTrees.locate()
-_MISSING = [s.name for s in tflm_lib.check_trees(TREES, "cmsis_nn") if not s.found]
-_SKIPS = [
-    pytest.mark.skipif(
-        bool(_MISSING),
-        reason=f"needs the upstream TFLM trees ({', '.join(_MISSING)} not found): set HK_TFLM_ROOT=<tflite-micro> "
-        "and HK_TFLM_DOWNLOADS=<folder with cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy> (docs/tflm.md)",
-    ),
-    pytest.mark.skipif(
-        shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None,
-        reason="needs arm-none-eabi-g++ and qemu-system-arm: apt-get install gcc-arm-none-eabi "
-        "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm",
-    ),
-]
+_SKIPS = [needs_tflm_trees, needs_arm_cxx_and_qemu]
 
 
 def needs_trees(f: Any) -> Any:

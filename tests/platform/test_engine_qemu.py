@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -27,25 +26,12 @@ import numpy as np
 import pytest
 
 from hkdeploy.platforms import tflm_lib
+from tests.platform.qemu_support import TREES, needs_arm_cxx_and_qemu, needs_tflm_trees
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE = REPO / "firmware" / "engine" / "hk_engine_tflm.cc"
 HARNESS = Path(__file__).resolve().parent / "engine_harness"
-TREES = tflm_lib.TflmTrees.locate()
-_MISSING = [s.name for s in tflm_lib.check_trees(TREES, "cmsis_nn") if not s.found]
-
-pytestmark = [
-    pytest.mark.skipif(
-        bool(_MISSING),
-        reason=f"needs the upstream TFLM trees ({', '.join(_MISSING)} not found): set HK_TFLM_ROOT=<tflite-micro> "
-        "and HK_TFLM_DOWNLOADS=<folder with cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy> (docs/tflm.md)",
-    ),
-    pytest.mark.skipif(
-        shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None,
-        reason="needs arm-none-eabi-g++ and qemu-system-arm: apt-get install gcc-arm-none-eabi "
-        "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm",
-    ),
-]
+pytestmark = [needs_tflm_trees, needs_arm_cxx_and_qemu]
 
 #: core -> (QEMU machine, linker script, SysTick rate in Hz)
 MACHINES = {

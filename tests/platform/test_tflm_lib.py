@@ -12,31 +12,17 @@ runs reuse the cache (``$XDG_CACHE_HOME/hkdeploy/tflm``).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from hkdeploy.platforms import tflm_lib
+from tests.platform.qemu_support import TREES, needs_arm_cxx, needs_tflm_trees
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE = REPO / "firmware" / "engine" / "hk_engine_tflm.cc"
-TREES = tflm_lib.TflmTrees.locate()
-_MISSING = [s.name for s in tflm_lib.check_trees(TREES, "cmsis_nn") if not s.found]
-
-pytestmark = [
-    pytest.mark.skipif(
-        bool(_MISSING),
-        reason=f"needs the upstream TFLM trees ({', '.join(_MISSING)} not found): set HK_TFLM_ROOT=<tflite-micro> "
-        "and HK_TFLM_DOWNLOADS=<folder with cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy> (docs/tflm.md)",
-    ),
-    pytest.mark.skipif(
-        shutil.which("arm-none-eabi-g++") is None,
-        reason="needs arm-none-eabi-g++: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
-        "libstdc++-arm-none-eabi-newlib",
-    ),
-]
+pytestmark = [needs_tflm_trees, needs_arm_cxx]
 
 COMBOS = [
     ("cortex-m4", "cmsis_nn"),

@@ -20,27 +20,12 @@ import pytest
 
 from hkdeploy.config import load_params
 from hkdeploy.errors import CheckFailed
-from hkdeploy.platforms import tflm_lib
 from hkdeploy.validate import validate
+from tests.platform.qemu_support import needs_arm_cxx_and_qemu, needs_tflm_trees
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "demo.json"
-TREES = tflm_lib.TflmTrees.locate()
-_MISSING = [s.name for s in tflm_lib.check_trees(TREES, "cmsis_nn") if not s.found]
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        bool(_MISSING),
-        reason=f"needs the upstream TFLM trees ({', '.join(_MISSING)} not found): set HK_TFLM_ROOT=<tflite-micro> "
-        "and HK_TFLM_DOWNLOADS=<folder with cmsis, cmsis_nn, flatbuffers, gemmlowp, ruy> (docs/tflm.md)",
-    ),
-    pytest.mark.skipif(
-        shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None,
-        reason="needs arm-none-eabi-g++ and qemu-system-arm: apt-get install gcc-arm-none-eabi "
-        "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_tflm_trees, needs_arm_cxx_and_qemu]
 
 
 def _job(exported_demo: Any, tmp_path: Path) -> Path:
