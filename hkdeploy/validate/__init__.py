@@ -425,6 +425,23 @@ def summarize(
         "device": st.device,
         "metrics": {k: v.to_dict() for k, v in legs.items()},
         "pairs": {k: v.to_dict() for k, v in pairs.items()},
+        **_device_sections(export, st, counter, cycles, micros),
+        "checks": checks,
+        "verdict": {
+            "passed": passed,
+            "message": message,
+            "metric": verdict.metric,
+            "drop": verdict.drop,
+            "threshold": limit,
+        },
+    }
+
+
+def _device_sections(
+    export: ExportManifest, st: Stream, counter: Counter, cycles: list[int], micros: list[float]
+) -> dict[str, Any]:
+    """summary.json's latency, perf, per-layer profile and diff, and link figures (every task's)."""
+    return {
         "latency": latency_section(counter, cycles, micros, st.perf),
         "perf": st.perf,
         "profile": layers.profile_section(
@@ -435,14 +452,6 @@ def summarize(
             "seconds": st.seconds,
             "frames_per_s": st.fresh / st.seconds if st.seconds > 0 else None,
             "bytes_per_s": st.moved / st.seconds if st.seconds > 0 else None,
-        },
-        "checks": checks,
-        "verdict": {
-            "passed": passed,
-            "message": message,
-            "metric": verdict.metric,
-            "drop": verdict.drop,
-            "threshold": limit,
         },
     }
 
@@ -511,17 +520,7 @@ def _task_summary(
         "device": st.device,
         "metrics": legs,
         "pairs": pairs,
-        "latency": latency_section(counter, [st.done[i]["cycles"] for i in ids], micros, st.perf),
-        "perf": st.perf,
-        "profile": layers.profile_section(
-            st.profile, list(getattr(export.model, "layers", None) or []), counter
-        ),
-        "layer_diff": st.layer_diff,
-        "link": {
-            "seconds": st.seconds,
-            "frames_per_s": st.fresh / st.seconds if st.seconds > 0 else None,
-            "bytes_per_s": st.moved / st.seconds if st.seconds > 0 else None,
-        },
+        **_device_sections(export, st, counter, [st.done[i]["cycles"] for i in ids], micros),
         "checks": checks,
         "verdict": {**verdict, "passed": bool(verdict["passed"] and all(checks.values()))},
         "_example": example_frame(task, report, data.arrays, ids[0], device_raw) if ids else None,
