@@ -23,7 +23,7 @@ from hkdeploy.errors import ToolError
 from hkdeploy.platforms.base import LINK, BuiltFirmware, Check, Counter, FirmwareApp, Platform
 
 if TYPE_CHECKING:
-    from hkdeploy.platforms.tflm_lib import TflmTrees
+    from hkdeploy.platforms.tflm_lib import TflmLibrary, TflmTrees
 
 QEMU = "qemu-system-arm"
 QEMU_HINT = "apt-get install qemu-system-arm"
@@ -109,9 +109,11 @@ class QemuPlatform(Platform):
                 f"board {board.name} has core {board.core}; QEMU builds cortex-m4f or cortex-m55",
                 hint="use qemu_m4 or qemu_m55, or a board file with one of those cores",
             )
-        if dry_run:
-            return self._dry_run(params, board, machine, core, project, elf, build_id, log, app)
-        lib = library_for(params, core, ops=export_ops(params.export_dir))
+        lib = (
+            self._planned_library(params, board, core)
+            if dry_run
+            else library_for(params, core, ops=export_ops(params.export_dir))
+        )
         eng = engine_build(lib, project / "model")
         defines = {**eng.defines, **dict(app.defines)}
         if params.firmware.arena_size:
@@ -126,9 +128,12 @@ class QemuPlatform(Platform):
             libs=eng.libs,
             board_name=board.name,
             build_id=build_id,
+            dry_run=dry_run,
             log=log,
             core_sources=CORE_SOURCES if app.is_link else app.front_end,
         )
+        if dry_run:
+            return BuiltFirmware(elf, built.commands[-1].argv if built.commands else [])
         if board.app_bytes and built.sizes.get("text", 0) + built.sizes.get("data", 0) > board.app_bytes:
             from hkdeploy.errors import CheckFailed
 
@@ -152,62 +157,27 @@ class QemuPlatform(Platform):
             },
         )
 
-    def _dry_run(
-        self,
-        params: DeployParams,
-        board: Board,
-        machine: str,
-        core: str,
-        project: Path,
-        elf: Path,
-        build_id: str,
-        log: Path,
-        app: FirmwareApp,
-    ) -> BuiltFirmware:
-        """Print the firmware's compile and link commands; the TFLM library (built or reused from the
-        cache by a real build) is named by where it will be. The trees must be configured: without
-        them there are no real include paths to print."""
+    def _planned_library(self, params: DeployParams, board: Board, core: str) -> TflmLibrary:
+        """For ``--dry-run``: the library a real build makes or reuses (named by its cache place),
+        after it says so. The trees must be configured: without them there are no real include
+        paths to print."""
         from hkdeploy.console import console
-        from hkdeploy.link import CORE_SOURCES
-        from hkdeploy.platforms.qemu_build import build_qemu_firmware
-        from hkdeploy.platforms.tflm_lib import cache_root, check_trees, compile_flags, include_dirs
+        from hkdeploy.platforms.tflm_lib import check_trees, planned_library
 
         trees, kernels = self._trees(params), params.firmware.tflm_kernels
         missing = [t for t in check_trees(trees, kernels) if t.required and not t.found]
         if missing:
             what = "; ".join(f"{t.name}: {t.detail}" for t in missing)
             raise ToolError(f"cannot describe the TFLM engine build for {board.name}: {what}", hint=TFLM_HINT)
-        lib = cache_root() / f"{core}-{kernels}-<key>" / "libtflm.a"
+        lib = planned_library(trees, core, kernels)
         console.print(
             f"(dry run) build or reuse upstream TFLM for {core} ({kernels} kernels, the export's ops) from "
-            f"{trees.tflm} as {lib}",
+            f"{trees.tflm} as {lib.path}",
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
-        defines: dict[str, str | int | None] = {}
-        for flag in [*compile_flags(core, kernels), "-DHK_TFLM_LOG_CALLBACK=1"]:
-            if flag.startswith("-D"):
-                name, eq, value = flag[2:].partition("=")
-                defines[name] = value if eq else None
-        defines.update(dict(app.defines))
-        if params.firmware.arena_size:
-            defines["HK_ARENA_SIZE"] = params.firmware.arena_size
-        built = build_qemu_firmware(
-            machine,
-            [project / "engine" / "hk_engine_tflm.cc"],
-            elf,
-            include_dirs=[project / "model"],
-            system_include_dirs=include_dirs(trees, kernels),
-            defines=defines,
-            libs=[lib, "-lm"],
-            board_name=board.name,
-            build_id=build_id,
-            dry_run=True,
-            log=log,
-            core_sources=CORE_SOURCES if app.is_link else app.front_end,
-        )
-        return BuiltFirmware(elf, built.commands[-1].argv if built.commands else [])
+        return lib
 
     def checks(self, params: DeployParams, board: Board, runner: str | None = None) -> list[Check]:
         from hkdeploy.doctor import tflm_source_checks, tool_check

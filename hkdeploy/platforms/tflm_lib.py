@@ -693,6 +693,21 @@ class EngineBuild:
     libs: list[Path | str]
 
 
+def planned_library(trees: TflmTrees, core: str, kernels: str) -> TflmLibrary:
+    """The library a build would make or reuse, described without building it (for ``--dry-run``):
+    the real include folders and flags; the path names the cache folder with its key left open."""
+    return TflmLibrary(
+        cache_root() / f"{core}-{kernels}-<key>" / "libtflm.a",
+        include_dirs(trees, kernels),
+        compile_flags(core, kernels),
+        "<key>",
+        core,
+        kernels,
+        0,
+        False,
+    )
+
+
 def engine_build(lib: TflmLibrary, export_dir: Path) -> EngineBuild:
     """The engine (firmware/engine/hk_engine_tflm.cc) against ``lib`` with an export's headers, as
     ``hkdeploy.platforms.qemu_build.build_qemu_firmware`` takes it (sources, -I, -D, libraries)."""
