@@ -523,7 +523,14 @@ class DeviceClient:
             self.request(p.MsgType.PROFILE, p.ProfileRequest(0).pack(), packet_timeout=timeout).payload
         )
         rsp, entries = first, bytearray()
+        deadline = time.monotonic() + self.timeouts.command
         while True:
+            if time.monotonic() > deadline:
+                raise NoAnswerError(
+                    f"PROFILE on {self.url} took longer than link.command_timeout ({self.timeouts.command} s)",
+                    "too slow",
+                    hint="raise link.command_timeout for a slow link, or check the device",
+                )
             if rsp.first_op != len(entries) // p.WireOp.SIZE or len(rsp.data) % p.WireOp.SIZE:
                 raise BadDeviceError(
                     f"{self.url}: PROFILE page at operator {rsp.first_op} with {len(rsp.data)} B does not "
