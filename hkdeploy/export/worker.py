@@ -193,14 +193,14 @@ class TfWorker:
         stderr = self._stderr()
         if doing.startswith("convert") and rc is not None and rc != 0:
             return _conversion_error(self.job.convert, rc, stderr, self.layer_types)
+        tail = " | ".join(ln for ln in stderr.splitlines() if ln.strip())[-400:]
         if rc is not None and (rc < 0 or rc >= 128):
             sig = -rc if rc < 0 else rc - 128
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
             return UserError(
-                f"the TensorFlow worker crashed ({name}) while {doing}",
+                f"the TensorFlow worker crashed ({name}) while {doing}" + (f": {tail}" if tail else ""),
                 hint="TensorFlow itself failed on this model; run again with -vv to see its messages",
             )
-        tail = " | ".join(ln for ln in stderr.splitlines() if ln.strip())[-400:]
         return HkDeployError(
             f"the TensorFlow worker exited ({rc}) while {doing} without saying why: {tail}",
             hint="run again with -vv and report it",
